@@ -1,0 +1,225 @@
+"""The machinery behind the plugin's fixtures, imported only when a fixture is used.
+
+Keeps ``plugin.py`` a thin wiring module (it imports pytest and the standard library only)
+and puts the heavy imports (pydantic via the core) behind the first use of a dry-run
+fixture, so suites that never use one pay nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, cast
+
+import pytest
+
+from ._session import RUNS_KEY, SESSION_KEY, DryRunSession
+from .core.broker import Broker, MockBroker
+from .core.clock import SimClock
+from .core.dryrun import DryRunResult, run_scenario
+from .core.events import EventRecord
+from .core.orchestrator import DryRunConfig
+from .core.scenario import Scenario, ScenarioError, builtin_scenario, load_scenario
+
+__all__ = [
+    "DEFAULT_SCENARIO",
+    "DryRunFactory",
+    "MarkerArgs",
+    "make_default_broker",
+    "marker_args",
+    "resolve_scenario",
+]
+
+DEFAULT_SCENARIO: Final = "happy_path"
+_MARKER_KWARGS: Final = ("scenario", "seed", "steps")
+#: Brokers the plugin made itself (not a conftest override): a fresh one may be made per run.
+BROKER_FROM_HOOK: Final = pytest.StashKey[Broker]()
+
+
+@dataclass(frozen=True)
+class MarkerArgs:
+    scenario: str | os.PathLike[str] | Scenario = DEFAULT_SCENARIO
+    seed: int | None = None
+    steps: int | None = None
+
+
+def _fail(nodeid: str, call: str, problem: str) -> None:
+    __tracebackhide__ = True
+    pytest.fail(f"{nodeid}: @pytest.mark.dryrun({call}): {problem}", pytrace=False)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def marker_args(item: pytest.Item) -> MarkerArgs:
+    """Validate the ``dryrun`` marker of ``item`` (the closest one wins)."""
+    __tracebackhide__ = True
+    marker = item.get_closest_marker("dryrun")
+    if marker is None:
+        return MarkerArgs()
+    kwargs = dict(marker.kwargs)
+    if len(marker.args) > 1:
+        _fail(item.nodeid, ", ".join(map(repr, marker.args)), "takes at most one positional argument, the scenario")
+    if marker.args:
+        if "scenario" in kwargs:
+            _fail(item.nodeid, repr(marker.args[0]), "scenario given both positionally and as scenario=")
+        kwargs["scenario"] = marker.args[0]
+    unknown = sorted(set(kwargs) - set(_MARKER_KWARGS))
+    if unknown:
+        _fail(
+            item.nodeid,
+            f"{unknown[0]}={kwargs[unknown[0]]!r}",
+            f"unknown argument {unknown[0]!r}; the marker takes {', '.join(_MARKER_KWARGS)}",
+        )
+    scenario = kwargs.get("scenario", DEFAULT_SCENARIO)
+    if not isinstance(scenario, (str, os.PathLike, Scenario)):
+        _fail(
+            item.nodeid,
+            f"scenario={scenario!r}",
+            "scenario must be a built-in name, a path to a .toml/.json file or a Scenario, "
+            f"not {type(scenario).__name__}",
+        )
+    seed = kwargs.get("seed")
+    if seed is not None and not _is_int(seed):
+        _fail(item.nodeid, f"seed={seed!r}", f"seed must be an integer, not {type(seed).__name__}")
+    steps = kwargs.get("steps")
+    if steps is not None and (not _is_int(steps) or steps < 0):
+        _fail(item.nodeid, f"steps={steps!r}", "steps must be an integer >= 0")
+    return MarkerArgs(scenario=scenario, seed=seed, steps=steps)
+
+
+def resolve_scenario(
+    ref: str | os.PathLike[str] | Scenario,
+    *,
+    base_dir: Path,
+    seed: int | None,
+    steps: int | None,
+    session: DryRunSession,
+) -> Scenario:
+    """Turn a marker/factory reference into a Scenario; ``--dryrun-seed`` wins over ``seed``."""
+    if isinstance(ref, Scenario):
+        scenario = ref
+    elif str(ref).endswith((".toml", ".json")):
+        path = Path(ref)
+        scenario = load_scenario(path if path.is_absolute() else base_dir / path)
+    else:
+        scenario = builtin_scenario(str(ref))  # names the candidates when unknown
+    if session.seed is not None:
+        seed = session.seed
+    if steps is not None and steps > session.max_steps:
+        raise ScenarioError(
+            f"scenario {scenario.name!r}",
+            [f"steps: {steps} is above the configured bound {session.max_steps} (ini dryrun_max_steps)"],
+        )
+    return scenario.with_overrides(seed=seed, steps=steps) if seed is not None or steps is not None else scenario
+
+
+def make_default_broker(config: pytest.Config, scenario: Scenario, clock: SimClock) -> Broker:
+    made: Broker | None = config.hook.pytest_dryrun_make_broker(config=config, scenario=scenario, clock=clock)
+    if made is None:  # only if someone unregistered the plugin's own implementation
+        return MockBroker(scenario.broker_config(), clock=clock)
+    return made
+
+
+class DryRunFactory:
+    """``run_dryrun(scenario=..., seed=..., steps=..., broker=...)``: one dry run per call.
+
+    Without ``broker=`` the first call uses the ``mock_broker`` fixture's broker, so a
+    conftest override is honoured. Later calls need a fresh broker: one made by the
+    ``pytest_dryrun_make_broker`` hook when the fixture was not overridden, otherwise a
+    deep copy of the overriding object taken before its first use.
+    """
+
+    def __init__(self, request: pytest.FixtureRequest, *, dryrun_config: DryRunConfig, scenario: Scenario) -> None:
+        self._request = request
+        self._config = dryrun_config
+        self._default_scenario = scenario
+        self._session = request.config.stash[SESSION_KEY]
+        self._fixture_broker_used = False
+        self._pristine: Any = None
+        self.results: list[DryRunResult] = []
+
+    def _listeners(self, run_id: str) -> list[Any]:
+        hook = self._request.config.hook.pytest_dryrun_event
+        if not hook.get_hookimpls():
+            return []  # nobody listens: keep the per-event hot path free of a hook call
+        config = self._request.config
+
+        def forward(event: EventRecord) -> None:
+            hook(config=config, run_id=run_id, event=event)
+
+        return [forward]
+
+    def _broker_for(self, scenario: Scenario) -> Broker:
+        request = self._request
+        fixture_broker: Broker = request.getfixturevalue("mock_broker")
+        made_by_hook = request.node.stash.get(BROKER_FROM_HOOK, None) is fixture_broker
+        if not self._fixture_broker_used:
+            self._fixture_broker_used = True
+            if made_by_hook and scenario != self._default_scenario:
+                return make_default_broker(request.config, scenario, SimClock())
+            if not made_by_hook:
+                try:
+                    self._pristine = copy.deepcopy(fixture_broker)
+                except Exception as exc:
+                    self._pristine = exc
+            return fixture_broker
+        if made_by_hook:
+            return make_default_broker(request.config, scenario, SimClock())
+        if isinstance(self._pristine, Exception):
+            raise TypeError(
+                f"run_dryrun: the overridden mock_broker cannot be copied for a second run "
+                f"({type(self._pristine).__name__}: {self._pristine}); pass broker=... to each call"
+            )
+        return cast("Broker", copy.deepcopy(self._pristine))
+
+    def __call__(
+        self,
+        scenario: str | os.PathLike[str] | Scenario | None = None,
+        *,
+        seed: int | None = None,
+        steps: int | None = None,
+        broker: Broker | None = None,
+    ) -> DryRunResult:
+        __tracebackhide__ = True
+        request = self._request
+        node = request.node
+        if steps is not None and (not _is_int(steps) or steps < 0):
+            raise ValueError(f"run_dryrun: steps must be an integer >= 0, got {steps!r}")
+        if seed is not None and not _is_int(seed):
+            raise TypeError(f"run_dryrun: seed must be an integer, got {type(seed).__name__}")
+        if scenario is None and seed is None and steps is None:
+            resolved = self._default_scenario
+        else:
+            resolved = resolve_scenario(
+                self._default_scenario if scenario is None else scenario,
+                base_dir=Path(node.path).parent,
+                seed=seed,
+                steps=steps,
+                session=self._session,
+            )
+        if broker is None:
+            broker = self._broker_for(resolved)
+        run_id = self._session.next_run_id(node.nodeid)
+        config = request.config
+
+        def modify(report: dict[str, Any]) -> dict[str, Any]:
+            config.hook.pytest_dryrun_modify_report(config=config, run_id=run_id, report=report)
+            return report
+
+        result = run_scenario(
+            resolved,
+            run_id=run_id,
+            broker=broker,
+            config=self._config,
+            out_dir=self._session.out_dir,
+            listeners=self._listeners(run_id),
+            report_hook=modify,
+        )
+        summary = self._session.record(node.nodeid, result)
+        node.stash.setdefault(RUNS_KEY, []).append(summary)
+        self.results.append(result)
+        return result

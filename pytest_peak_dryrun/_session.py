@@ -1,0 +1,128 @@
+"""Per-pytest-session state: which dry runs happened and where their files went.
+
+One :class:`DryRunSession` lives in ``config.stash``. Each dry run records a compact
+summary here. At the end of the session a worker (pytest-xdist) hands its summaries to the
+controller as a JSON string in ``workeroutput``; the controller, or a plain serial session,
+writes the session files from the per-run files on disk. Nothing here imports pydantic or
+the core at module import: the plugin module imports this one eagerly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import pytest
+
+if TYPE_CHECKING:
+    from .core.dryrun import DryRunResult
+
+__all__ = ["RUNS_KEY", "SESSION_KEY", "WORKER_OUTPUT_KEY", "DryRunSession"]
+
+WORKER_OUTPUT_KEY: Final = "peak_dryrun"
+
+
+@dataclass
+class DryRunSession:
+    config: pytest.Config
+    out_dir: Path | None
+    seed: int | None
+    max_steps: int
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    run_counts: dict[str, int] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    def next_run_id(self, nodeid: str) -> str:
+        """``<slug of the node id>`` for a test's first run, ``-2``, ``-3``... after that."""
+        from .core.dryrun import make_run_id
+
+        base = make_run_id(nodeid)
+        count = self.run_counts.get(base, 0) + 1
+        self.run_counts[base] = count
+        return base if count == 1 else f"{base}-{count}"
+
+    def record(self, nodeid: str, result: DryRunResult) -> dict[str, Any]:
+        summary = result.summary()
+        summary["nodeid"] = nodeid
+        if self.out_dir is not None and result.run_dir is not None:
+            summary["files"] = sorted(str(path.relative_to(self.out_dir)) for path in result.files.values())
+        self.summaries.append(summary)
+        return summary
+
+    # -- xdist ---------------------------------------------------------------------------
+
+    def to_worker_output(self) -> str:
+        # execnet only carries plain data: a JSON string is the one safe shape (PITFALLS 3).
+        return json.dumps({"summaries": self.summaries, "problems": self.problems}, sort_keys=True)
+
+    def merge_worker_output(self, worker_id: str, raw: object, error: object) -> None:
+        if error is not None:
+            self.problems.append(f"xdist worker {worker_id} crashed: {str(error).strip().splitlines()[-1:]}")
+            return
+        if not isinstance(raw, str):
+            if self.out_dir is not None:
+                self.problems.append(f"xdist worker {worker_id} sent no dry-run summary")
+            return
+        data = json.loads(raw)
+        self.summaries.extend(data.get("summaries", []))
+        self.problems.extend(data.get("problems", []))
+
+    # -- the end of the session ------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Write the session files (controller or serial session only)."""
+        if self.out_dir is None or self.is_worker:
+            return
+        from .core.writer import INDEX_FILE, remove_stale_runs, write_session
+
+        self.summaries.sort(key=lambda s: s["run_id"])
+        run_ids = [s["run_id"] for s in self.summaries]
+        remove_stale_runs(self.out_dir, run_ids)
+        write_session(self.out_dir, run_ids, problems=self.problems)
+        self.written = sorted(p for p in self.out_dir.rglob("*") if p.is_file())
+        assert (self.out_dir / INDEX_FILE).exists()
+        self.config.hook.pytest_dryrun_snapshots_written(config=self.config, out_dir=self.out_dir, files=self.written)
+
+    def terminal_lines(self) -> list[str]:
+        if self.out_dir is None or self.is_worker:
+            return []
+        header = ("run", "final state", "placed", "filled", "canceled", "rejected", "mismatches", "rail trips")
+        rows = [
+            (
+                s["run_id"],
+                s["state"],
+                str(s["placed"]),
+                str(s["filled"]),
+                str(s["canceled"]),
+                str(s["rejected"]),
+                str(s["mismatches"]),
+                str(s["rail_trips"]),
+            )
+            for s in self.summaries
+        ]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+        lines = []
+        for row in (header, *rows):
+            cells = [row[0].ljust(widths[0])] + [
+                cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
+            ]
+            cells[1] = row[1].ljust(widths[1])
+            lines.append("  ".join(cells).rstrip())
+        if not rows:
+            lines.append("(no dry runs in this session)")
+        for problem in self.problems:
+            lines.append(f"PROBLEM: {problem}")
+        lines.append(f"report: {self.out_dir / 'dryrun_status_snapshot.md'}")
+        return lines
+
+
+SESSION_KEY: Final = pytest.StashKey[DryRunSession]()
+#: Summaries of the dry runs a test item ran (for pytest-json-report metadata).
+RUNS_KEY: Final = pytest.StashKey[list[dict[str, Any]]]()

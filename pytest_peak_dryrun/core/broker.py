@@ -1,0 +1,582 @@
+"""The broker contract and :class:`MockBroker`, a deterministic venue with injectable faults.
+
+The mock moves on the shared :class:`~pytest_peak_dryrun.core.clock.SimClock`: whenever it
+is called it first catches up on everything due up to the current step (acknowledgements,
+fill slices, expiries, cancel completions, price moves), exactly like a real venue that
+kept working between two calls of the adapter. Nothing in here reads the wall clock, sleeps
+or touches the network; all randomness comes from one ``random.Random`` seeded from the
+config.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Final, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .clock import SimClock
+from .errors import (
+    BrokerTimeoutError,
+    InvalidOrderError,
+    OrderRejectedError,
+    RateLimitError,
+    TransientUnavailableError,
+    UnknownOrderError,
+)
+from .model import Fill, Money, Order, OrderRequest
+from .orders import OrderRecord, OrderState, OrderType, Side
+
+__all__ = [
+    "FAULT_OPS",
+    "Broker",
+    "BrokerBehaviour",
+    "BrokerOp",
+    "FaultKind",
+    "FaultRate",
+    "FaultRule",
+    "FillModel",
+    "MockBroker",
+    "MockBrokerConfig",
+]
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """What the orchestrator needs from a broker adapter (the mock or your own).
+
+    ``place_order`` must be idempotent per ``idempotency_key``: a second call with the same
+    key returns the same broker order id and has no second side effect, also when the first
+    call timed out after the broker had accepted the order. ``list_open_orders`` returns
+    orders in a deterministic order. ``iter_fills`` returns every fill after ``cursor`` and
+    the cursor to pass next time.
+    """
+
+    def place_order(self, request: OrderRequest, *, idempotency_key: str) -> str: ...
+
+    def cancel_order(self, broker_order_id: str) -> None: ...
+
+    def query_order(self, broker_order_id: str) -> Order: ...
+
+    def list_open_orders(self) -> list[Order]: ...
+
+    def iter_fills(self, cursor: int) -> tuple[int, Sequence[Fill]]: ...
+
+
+class BrokerOp(str, Enum):
+    """Broker operations: the ``op`` label of ``retry_attempts_total`` and of faults."""
+
+    PLACE = "place"
+    CANCEL = "cancel"
+    QUERY = "query"
+    FILLS = "fills"
+
+
+class FaultKind(str, Enum):
+    """Failures the mock can inject (issue 3, the runbook's C1 and C3 phases)."""
+
+    RATE_LIMIT = "rate_limit"
+    TIMEOUT = "timeout"
+    TRANSIENT_UNAVAILABLE = "transient_unavailable"
+    DUPLICATE_FILL = "duplicate_fill"
+    OUT_OF_ORDER_FILL = "out_of_order_fill"
+    DROPPED_ACK = "dropped_ack"
+    CANCEL_RACE = "cancel_race"
+
+
+_ALL_OPS: Final = frozenset(BrokerOp)
+#: Which operation each fault kind can be attached to.
+FAULT_OPS: Final[dict[FaultKind, frozenset[BrokerOp]]] = {
+    FaultKind.RATE_LIMIT: _ALL_OPS,
+    FaultKind.TIMEOUT: _ALL_OPS,
+    FaultKind.TRANSIENT_UNAVAILABLE: _ALL_OPS,
+    FaultKind.DUPLICATE_FILL: frozenset({BrokerOp.FILLS}),
+    FaultKind.OUT_OF_ORDER_FILL: frozenset({BrokerOp.FILLS}),
+    FaultKind.DROPPED_ACK: frozenset({BrokerOp.PLACE}),
+    FaultKind.CANCEL_RACE: frozenset({BrokerOp.CANCEL}),
+}
+_RAISING: Final = {
+    FaultKind.RATE_LIMIT: RateLimitError,
+    FaultKind.TIMEOUT: BrokerTimeoutError,
+    FaultKind.TRANSIENT_UNAVAILABLE: TransientUnavailableError,
+}
+_STREAM_FAULTS: Final = frozenset({FaultKind.DUPLICATE_FILL, FaultKind.OUT_OF_ORDER_FILL})
+
+
+class FillModel(str, Enum):
+    """How the mock fills orders once they are acknowledged."""
+
+    IMMEDIATE = "immediate"  # the whole quantity at the acknowledgement step
+    PARTIAL = "partial"  # ``partial_slices`` slices, one per step from the ack step
+    PRICE_PATH = "price_path"  # market orders at once; limit orders when the seeded price crosses
+    NEVER = "never"  # orders rest until canceled or expired
+
+
+class FaultRule(BaseModel):
+    """Inject ``kind`` into the first ``times`` calls of ``op`` at or after ``step``.
+
+    Fill-stream faults (``duplicate_fill``, ``out_of_order_fill``, op ``fills``) apply to
+    the next fills the venue produces at or after ``step``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step: int = Field(ge=1)
+    op: BrokerOp
+    kind: FaultKind
+    times: int = Field(default=1, ge=1, le=1_000)
+
+    @model_validator(mode="after")
+    def _op_fits_kind(self) -> FaultRule:
+        allowed = FAULT_OPS[self.kind]
+        if self.op not in allowed:
+            raise ValueError(
+                f"fault {self.kind.value!r} cannot be attached to op {self.op.value!r}; "
+                f"use op {' or '.join(sorted(repr(o.value) for o in allowed))}"
+            )
+        return self
+
+
+class FaultRate(BaseModel):
+    """Seeded random faults: each call of an op in ``ops`` fails with probability ``rate``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rate: float = Field(ge=0.0, le=1.0)
+    kinds: tuple[FaultKind, ...] = (
+        FaultKind.RATE_LIMIT,
+        FaultKind.TIMEOUT,
+        FaultKind.TRANSIENT_UNAVAILABLE,
+    )
+    ops: tuple[BrokerOp, ...] = (BrokerOp.PLACE, BrokerOp.CANCEL, BrokerOp.QUERY)
+
+
+class BrokerBehaviour(BaseModel):
+    """How the venue behaves: latencies, fill model, rejection rules, memory horizon."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ack_latency_steps: int = Field(default=0, ge=0, le=1_000)
+    cancel_latency_steps: int = Field(default=0, ge=0, le=1_000)
+    fill_model: FillModel = FillModel.IMMEDIATE
+    partial_slices: int = Field(default=2, ge=1, le=1_000)
+    tick_size: Money = Field(default=Decimal("0.01"), gt=0)
+    price_step_ticks: int = Field(default=5, ge=0, description="largest price move per step")
+    max_order_qty: Money | None = Field(default=None, gt=0, description="venue limit; larger orders are rejected")
+    retention_steps: int = Field(
+        default=1_000,
+        ge=1,
+        description="terminal orders, their idempotency keys and fills are forgotten after this many steps",
+    )
+
+
+class MockBrokerConfig(BrokerBehaviour):
+    """Everything a :class:`MockBroker` needs: behaviour plus instruments, seed and faults."""
+
+    instruments: dict[str, Money] = Field(
+        default_factory=lambda: {"DEMO-EUR": Decimal("100.00")},
+        description="tradable symbols and their reference prices; any other symbol is rejected",
+    )
+    seed: int = 0
+    faults: tuple[FaultRule, ...] = ()
+    fault_rate: FaultRate | None = None
+
+
+# Scheduled venue actions.
+_ACK: Final = 0
+_FILL_SLICE: Final = 1
+_EXPIRE: Final = 2
+_CANCEL_DONE: Final = 3
+
+
+class _VenueOrder:
+    __slots__ = ("ack_visible", "rec", "slices_left", "terminal_step")
+
+    def __init__(self, rec: OrderRecord, *, ack_visible: bool) -> None:
+        self.rec = rec
+        self.ack_visible = ack_visible
+        self.slices_left = 0
+        self.terminal_step = -1
+
+
+EmitFn = Callable[[str, dict[str, Any]], object]
+
+
+class MockBroker:
+    """A deterministic broker double implementing :class:`Broker`.
+
+    ``emit`` (optional) receives ``("fault_injected", payload)`` for every injected fault;
+    the orchestrator wires it to the run's event stream.
+    """
+
+    def __init__(
+        self,
+        config: MockBrokerConfig | None = None,
+        *,
+        clock: SimClock | None = None,
+        emit: EmitFn | None = None,
+    ) -> None:
+        self.config = config or MockBrokerConfig()
+        self.clock = clock or SimClock()
+        self.emit = emit
+        self._rng = random.Random(f"peak-dryrun:broker:{self.config.seed}")
+        self._orders: dict[str, _VenueOrder] = {}
+        self._by_key: dict[str, str] = {}
+        self._open: dict[str, None] = {}  # insertion-ordered set of open broker order ids
+        self._resting: dict[str, None] = {}  # limit orders waiting for the price path
+        self._terminal: deque[str] = deque()
+        self._due: dict[int, list[tuple[int, str]]] = {}
+        self._next_id = 0
+        self._processed_step = 0
+        self._price_step = 0
+        self._prices: dict[str, Decimal] = dict(self.config.instruments)
+        self._fills: deque[Fill] = deque()
+        self._fill_steps: deque[int] = deque()
+        self._fills_base = 0
+        self._held_fill: Fill | None = None
+        self._held_step = -1
+        self._schedule: list[list[Any]] = [
+            [rule.step, rule.op, rule.kind, rule.times]
+            for rule in sorted(self.config.faults, key=lambda r: (r.step, r.op.value, r.kind.value))
+        ]
+        self._armed_stream: list[FaultKind] = []
+
+    # -- the Broker protocol ------------------------------------------------------------
+
+    def place_order(self, request: OrderRequest, *, idempotency_key: str) -> str:
+        self._catch_up()
+        existing = self._by_key.get(idempotency_key)
+        if existing is not None:
+            return existing  # idempotent: same id, no second side effect
+        fault = self._fault_for(BrokerOp.PLACE)
+        if fault in _RAISING and fault is not FaultKind.TIMEOUT:
+            raise _RAISING[fault](f"place {idempotency_key}: injected {fault.value}")
+        self._validate(request, idempotency_key)
+        boid = self._accept(request, idempotency_key, ack_visible=fault is not FaultKind.DROPPED_ACK)
+        if fault is FaultKind.TIMEOUT:
+            # The venue accepted the order, but the answer is lost on the way back.
+            raise BrokerTimeoutError(f"place {idempotency_key}: injected timeout after acceptance")
+        return boid
+
+    def cancel_order(self, broker_order_id: str) -> None:
+        self._catch_up()
+        fault = self._fault_for(BrokerOp.CANCEL)
+        if fault in _RAISING and fault is not FaultKind.TIMEOUT:
+            raise _RAISING[fault](f"cancel {broker_order_id}: injected {fault.value}")
+        venue = self._get(broker_order_id)
+        rec = venue.rec
+        if rec.state is OrderState.PENDING_CANCEL:
+            pass  # a repeated cancel request is harmless
+        elif not rec.is_open:
+            raise OrderRejectedError(
+                f"cancel {broker_order_id}: too late, order is {rec.state.value}", reason="too_late"
+            )
+        else:
+            rec.move_to(OrderState.PENDING_CANCEL)
+            if fault is FaultKind.CANCEL_RACE:
+                # A fill for everything left arrives after the cancel request: the fill wins.
+                self._fill(venue, rec.leaves_qty, self._fill_price(rec))
+            else:
+                self._at(self.clock.step + self.config.cancel_latency_steps, _CANCEL_DONE, broker_order_id)
+        if fault is FaultKind.TIMEOUT:
+            raise BrokerTimeoutError(f"cancel {broker_order_id}: injected timeout after acceptance")
+
+    def query_order(self, broker_order_id: str) -> Order:
+        self._catch_up()
+        fault = self._fault_for(BrokerOp.QUERY)
+        if fault in _RAISING:
+            raise _RAISING[fault](f"query {broker_order_id}: injected {fault.value}")
+        return self._document(self._get(broker_order_id))
+
+    def list_open_orders(self) -> list[Order]:
+        self._catch_up()
+        return [self._document(self._orders[boid]) for boid in self._open]
+
+    def iter_fills(self, cursor: int) -> tuple[int, list[Fill]]:
+        self._catch_up()
+        fault = self._fault_for(BrokerOp.FILLS)
+        if fault in _RAISING:
+            raise _RAISING[fault](f"fills after {cursor}: injected {fault.value}")
+        start = max(cursor, self._fills_base) - self._fills_base
+        end = self._fills_base + len(self._fills)
+        if start >= len(self._fills):
+            return max(cursor, end), []
+        return end, [self._fills[i] for i in range(start, len(self._fills))]
+
+    # -- introspection for tests and the reconciler ----------------------------------
+
+    def price(self, instrument: str) -> Decimal:
+        """The current price of ``instrument`` on the venue's (seeded) price path."""
+        self._catch_up()
+        return self._prices[instrument]
+
+    @property
+    def open_order_count(self) -> int:
+        return len(self._open)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _validate(self, request: OrderRequest, key: str) -> None:
+        if request.qty <= 0:
+            raise InvalidOrderError(f"place {key}: quantity must be positive, got {request.qty}")
+        if request.order_type is OrderType.LIMIT:
+            if request.limit_price is None:
+                raise InvalidOrderError(f"place {key}: a LIMIT order needs a limit_price")
+            if request.limit_price <= 0:
+                raise InvalidOrderError(f"place {key}: limit_price must be positive, got {request.limit_price}")
+        if request.instrument not in self._prices:
+            raise OrderRejectedError(
+                f"place {key}: unknown instrument {request.instrument!r}", reason="unknown_instrument"
+            )
+        limit = self.config.max_order_qty
+        if limit is not None and request.qty > limit:
+            raise OrderRejectedError(
+                f"place {key}: quantity {request.qty} above venue limit {limit}", reason="too_large"
+            )
+
+    def _accept(self, request: OrderRequest, key: str, *, ack_visible: bool) -> str:
+        self._next_id += 1
+        boid = f"MB-{self._next_id:08d}"
+        step = self.clock.step
+        rec = OrderRecord(
+            order_id=key,
+            instrument=request.instrument,
+            side=request.side,
+            order_type=request.order_type,
+            qty=request.qty,
+            limit_price=request.limit_price,
+            tif_steps=request.tif_steps,
+            created_step=step,
+            broker_order_id=boid,
+            updated_step=step,
+        )
+        self._orders[boid] = _VenueOrder(rec, ack_visible=ack_visible)
+        self._by_key[key] = boid
+        self._open[boid] = None
+        self._at(step + self.config.ack_latency_steps, _ACK, boid)
+        return boid
+
+    def _get(self, boid: str) -> _VenueOrder:
+        venue = self._orders.get(boid)
+        if venue is None:
+            raise UnknownOrderError(f"unknown broker order id {boid!r}")
+        return venue
+
+    def _document(self, venue: _VenueOrder) -> Order:
+        rec = venue.rec
+        state = rec.state
+        if state is OrderState.ACK and not venue.ack_visible:
+            state = OrderState.NEW  # the ack was dropped: the venue never told us
+        return Order(
+            order_id=rec.order_id,
+            broker_order_id=rec.broker_order_id,
+            instrument=rec.instrument,
+            side=rec.side,
+            order_type=rec.order_type,
+            qty=rec.qty,
+            limit_price=rec.limit_price,
+            filled_qty=rec.filled_qty,
+            state=state,
+            created_step=rec.created_step,
+        )
+
+    def _at(self, step: int, action: int, boid: str) -> None:
+        due = self._due.get(step)
+        if due is None:
+            self._due[step] = [(action, boid)]
+        else:
+            due.append((action, boid))
+
+    def _fault_for(self, op: BrokerOp) -> FaultKind | None:
+        """The fault injected into this call of ``op``, if any (announced as an event)."""
+        step = self.clock.step
+        chosen: FaultKind | None = None
+        for rule in self._schedule:
+            if rule[0] > step:
+                break
+            if rule[1] is op and rule[3] > 0 and rule[2] not in _STREAM_FAULTS:
+                rule[3] -= 1
+                chosen = rule[2]
+                break
+        rate = self.config.fault_rate
+        if chosen is None and rate is not None and rate.rate > 0 and op in rate.ops and self._rng.random() < rate.rate:
+            candidates = [k for k in rate.kinds if op in FAULT_OPS[k]]
+            if candidates:
+                chosen = self._rng.choice(candidates)
+        if chosen is not None:
+            self._announce(op, chosen)
+        return chosen
+
+    def _announce(self, op: BrokerOp, kind: FaultKind, **extra: str) -> None:
+        if self.emit is not None:
+            self.emit("fault_injected", {"op": op.value, "fault": kind.value, "step": self.clock.step, **extra})
+
+    def _catch_up(self) -> None:
+        now = self.clock.step
+        if now < self._processed_step:
+            return
+        if self._schedule and self._schedule[0][0] <= now:
+            # arm fill-stream faults whose step has come, even if nobody reads fills yet
+            for rule in self._schedule:
+                if rule[0] > now:
+                    break
+                if rule[3] > 0 and rule[2] in _STREAM_FAULTS:
+                    self._armed_stream.extend([rule[2]] * rule[3])
+                    rule[3] = 0
+        for step in range(self._processed_step, now + 1):
+            if step > self._price_step and self.config.fill_model is FillModel.PRICE_PATH:
+                self._price_step = step
+                self._move_prices()
+            due = self._due.pop(step, None)
+            while due:
+                for action, boid in due:
+                    self._run(action, boid, step)
+                due = self._due.pop(step, None)
+            if self._held_fill is not None and step > self._held_step:
+                self._release_held()
+        self._processed_step = now
+        self._forget(now)
+
+    def _run(self, action: int, boid: str, step: int) -> None:
+        venue = self._orders.get(boid)
+        if venue is None:
+            return
+        rec = venue.rec
+        if action == _ACK:
+            if rec.state is OrderState.NEW:
+                rec.move_to(OrderState.ACK)
+                rec.updated_step = step
+                if rec.tif_steps is not None:
+                    self._at(step + rec.tif_steps, _EXPIRE, boid)
+                self._start_filling(venue, step)
+        elif action == _FILL_SLICE:
+            if rec.is_open and venue.slices_left > 0:
+                venue.slices_left -= 1
+                qty = rec.leaves_qty if venue.slices_left == 0 else self._slice_qty(rec)
+                self._fill(venue, qty, self._fill_price(rec))
+                if venue.slices_left > 0:
+                    self._at(step + 1, _FILL_SLICE, boid)
+        elif action == _EXPIRE:
+            if rec.state in (OrderState.ACK, OrderState.PARTIAL):
+                self._finish(venue, OrderState.EXPIRED)
+        elif action == _CANCEL_DONE and rec.state is OrderState.PENDING_CANCEL:
+            self._finish(venue, OrderState.CANCELED)
+
+    def _start_filling(self, venue: _VenueOrder, step: int) -> None:
+        model = self.config.fill_model
+        rec = venue.rec
+        if model is FillModel.NEVER:
+            return
+        if model is FillModel.PRICE_PATH and rec.order_type is OrderType.LIMIT:
+            self._resting[rec.broker_order_id or ""] = None
+            self._cross(rec.broker_order_id or "")
+            return
+        venue.slices_left = self.config.partial_slices if model is FillModel.PARTIAL else 1
+        self._run(_FILL_SLICE, rec.broker_order_id or "", step)
+
+    def _slice_qty(self, rec: OrderRecord) -> Decimal:
+        slice_qty = (rec.qty / self.config.partial_slices).quantize(self.config.tick_size)
+        if slice_qty <= 0 or slice_qty >= rec.leaves_qty:
+            return rec.leaves_qty
+        return slice_qty
+
+    def _fill_price(self, rec: OrderRecord) -> Decimal:
+        if rec.order_type is OrderType.LIMIT and rec.limit_price is not None:
+            return rec.limit_price
+        return self._prices[rec.instrument]
+
+    def _fill(self, venue: _VenueOrder, qty: Decimal, price: Decimal) -> None:
+        rec = venue.rec
+        if qty <= 0 or not rec.is_open:
+            return
+        rec.filled_qty += qty
+        rec.filled_notional += qty * price
+        rec.last_exec_seq += 1
+        boid = rec.broker_order_id or ""
+        if rec.filled_qty >= rec.qty:
+            self._finish(venue, OrderState.FILLED)
+        elif rec.state is OrderState.ACK:
+            rec.move_to(OrderState.PARTIAL)
+        fill = Fill(
+            fill_id=f"{boid}-F{rec.last_exec_seq}",
+            broker_order_id=boid,
+            qty=qty,
+            price=price,
+            exec_seq=rec.last_exec_seq,
+            step=self.clock.step,
+        )
+        self._deliver(fill)
+
+    def _deliver(self, fill: Fill) -> None:
+        if self._armed_stream:
+            kind = self._armed_stream.pop(0)
+            self._announce(BrokerOp.FILLS, kind, broker_order_id=fill.broker_order_id)
+            if kind is FaultKind.DUPLICATE_FILL:
+                self._append_fill(fill)
+                self._append_fill(fill)
+                return
+            if self._held_fill is None:  # OUT_OF_ORDER_FILL: deliver after the next fill
+                self._held_fill = fill
+                self._held_step = self.clock.step
+                return
+        self._append_fill(fill)
+        if self._held_fill is not None and fill is not self._held_fill:
+            self._release_held()
+
+    def _release_held(self) -> None:
+        held, self._held_fill = self._held_fill, None
+        if held is not None:
+            self._append_fill(held)
+
+    def _append_fill(self, fill: Fill) -> None:
+        self._fills.append(fill)
+        self._fill_steps.append(self.clock.step)
+
+    def _finish(self, venue: _VenueOrder, state: OrderState) -> None:
+        rec = venue.rec
+        rec.move_to(state)
+        rec.updated_step = self.clock.step
+        boid = rec.broker_order_id or ""
+        self._open.pop(boid, None)
+        self._resting.pop(boid, None)
+        venue.terminal_step = self.clock.step
+        self._terminal.append(boid)
+
+    def _move_prices(self) -> None:
+        ticks = self.config.price_step_ticks
+        tick = self.config.tick_size
+        for symbol in sorted(self._prices):
+            move = self._rng.randint(-ticks, ticks)
+            self._prices[symbol] = max(tick, self._prices[symbol] + move * tick)
+        for boid in list(self._resting):
+            self._cross(boid)
+
+    def _cross(self, boid: str) -> None:
+        venue = self._orders[boid]
+        rec = venue.rec
+        limit = rec.limit_price
+        price = self._prices[rec.instrument]
+        if limit is None or not rec.is_open:
+            return
+        if (rec.side is Side.BUY and price <= limit) or (rec.side is Side.SELL and price >= limit):
+            self._fill(venue, rec.leaves_qty, limit)
+
+    def _forget(self, now: int) -> None:
+        """Drop what a real venue would have archived: bounded memory for long runs."""
+        horizon = now - self.config.retention_steps
+        while self._terminal:
+            venue = self._orders.get(self._terminal[0])
+            if venue is not None and venue.terminal_step > horizon:
+                break
+            boid = self._terminal.popleft()
+            if venue is not None:
+                del self._orders[boid]
+                self._by_key.pop(venue.rec.order_id, None)
+        while self._fill_steps and self._fill_steps[0] <= horizon:
+            self._fill_steps.popleft()
+            self._fills.popleft()
+            self._fills_base += 1

@@ -1,0 +1,44 @@
+"""Canonical JSON: the one serialization every file and golden report goes through.
+
+Sorted keys, ``Decimal`` as its exact string (``"1.50"``), enums as their value, no
+``NaN``, a trailing newline for documents. Two processes that build the same data write the
+same bytes, whatever ``PYTHONHASHSEED`` says (sets are sorted before they get here).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+__all__ = ["dumps", "dumps_line", "to_jsonable"]
+
+
+def _default(obj: object) -> object:
+    if isinstance(obj, Decimal):
+        return format(obj, "f")
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"{type(obj).__name__} is not canonical-JSON serializable: {obj!r}")
+
+
+_LINE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default)
+_DOC = json.JSONEncoder(sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False, default=_default)
+
+
+def dumps_line(obj: Any) -> str:
+    """One compact line (no newline), as in ``events.jsonl``."""
+    return _LINE.encode(obj)
+
+
+def dumps(obj: Any) -> str:
+    """A readable document: two-space indent, sorted keys, trailing newline."""
+    return _DOC.encode(obj) + "\n"
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON data (dicts, lists, strings, numbers) equal to what :func:`dumps` writes."""
+    return json.loads(_LINE.encode(obj))

@@ -1,0 +1,212 @@
+"""One end-to-end dry run: orchestrator -> mock broker -> metrics -> snapshot documents.
+
+:func:`run_scenario` wires the layers together for one run and is what the plugin's
+``dryrun`` and ``run_dryrun`` fixtures, the examples and the benchmarks call. With an
+``out_dir`` the run's events and audit log stream to ``runs/<run_id>/`` while it runs
+(constant memory), and its documents are written there when it ends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .broker import Broker, MockBroker
+from .clock import SimClock
+from .events import AuditLog, EventBuffer, EventListener, EventRecord, EventStream, JsonlFile, Redactor
+from .metrics import MetricsCollector
+from .model import Event
+from .orchestrator import DryRunConfig, Orchestrator, SessionState
+from .scenario import Scenario
+from .snapshots import (
+    HealthSnapshot,
+    LastEvents,
+    MetricsSnapshot,
+    PreflightCheck,
+    StatusSnapshot,
+    build_health,
+    build_metrics,
+    build_report,
+    build_status,
+    event_document,
+)
+from .writer import run_dir as run_dir_of
+from .writer import write_json
+
+__all__ = ["DryRunResult", "ReportHook", "make_run_id", "run_scenario"]
+
+#: Receives the normalized report and returns the one to write and compare.
+ReportHook = Callable[[dict[str, Any]], dict[str, Any]]
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def make_run_id(name: str) -> str:
+    """A stable, filesystem-safe run id from a test node id (or any name)."""
+    slug = _UNSAFE.sub("-", name.replace("::", "-")).strip("-.")
+    slug = re.sub(r"-{2,}", "-", slug)
+    return slug[:120] or "run"
+
+
+class DryRunResult:
+    """What a dry run hands back: documents, the normalized report, and the events."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        orchestrator: Orchestrator,
+        collector: MetricsCollector,
+        health: HealthSnapshot,
+        status: StatusSnapshot,
+        metrics: MetricsSnapshot,
+        report: dict[str, Any],
+        buffer: EventBuffer | None,
+        run_dir: Path | None,
+    ) -> None:
+        self.run_id = run_id
+        self.orchestrator = orchestrator
+        self.collector = collector
+        self.health = health
+        self.status = status
+        self.metrics = metrics
+        self.report = report
+        self.run_dir = run_dir
+        self._buffer = buffer
+
+    @property
+    def state(self) -> SessionState:
+        return self.orchestrator.state
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.orchestrator.scenario
+
+    @cached_property
+    def events(self) -> list[Event]:
+        """Every event of the run as :class:`Event` documents (needs ``keep_events``)."""
+        if self._buffer is None:
+            raise RuntimeError("this run did not keep its events; pass keep_events=True or read events.jsonl")
+        return [event_document(e, self.run_id) for e in self._buffer.events]
+
+    @property
+    def event_records(self) -> list[EventRecord]:
+        if self._buffer is None:
+            raise RuntimeError("this run did not keep its events")
+        return self._buffer.events
+
+    def count(self, kind: str, **payload: Any) -> int:
+        """How many kept events have ``kind`` and the given payload values."""
+        return sum(
+            1 for e in self.event_records if e.kind == kind and all(e.payload.get(k) == v for k, v in payload.items())
+        )
+
+    @property
+    def files(self) -> dict[str, Path]:
+        if self.run_dir is None:
+            return {}
+        return {p.name: p for p in sorted(self.run_dir.iterdir()) if p.is_file()}
+
+    def summary(self) -> dict[str, Any]:
+        """Compact numbers for terminal tables and JSON reports."""
+        by_state = self.report["orders"]["by_state"]
+        return {
+            "run_id": self.run_id,
+            "scenario": self.scenario.name,
+            "state": self.state.value,
+            "health": self.health.status.value,
+            "placed": self.report["orders"]["placed"],
+            "filled": by_state.get("FILLED", 0),
+            "canceled": by_state.get("CANCELED", 0),
+            "rejected": by_state.get("REJECTED", 0),
+            "mismatches": self.status.reconcile.mismatches_total,
+            "rail_trips": self.health.safety_rail_trips_total,
+        }
+
+    def __repr__(self) -> str:
+        return f"DryRunResult(run_id={self.run_id!r}, state={self.state.value}, health={self.health.status.value})"
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    run_id: str | None = None,
+    broker: Broker | None = None,
+    clock: SimClock | None = None,
+    config: DryRunConfig | None = None,
+    out_dir: Path | None = None,
+    listeners: Sequence[EventListener] = (),
+    keep_events: bool = True,
+    redactor: Redactor | None = None,
+    report_hook: ReportHook | None = None,
+    steps: int | None = None,
+) -> DryRunResult:
+    """Run ``scenario`` end to end and return its documents.
+
+    ``broker`` defaults to a :class:`MockBroker` built from the scenario. A MockBroker
+    passed in shares its clock with the run (and gets the run's event stream for its fault
+    events if it has none). ``steps`` runs fewer (or more) steps than the scenario says.
+    """
+    run_id = run_id or make_run_id(scenario.name)
+    if broker is not None and isinstance(getattr(broker, "clock", None), SimClock):
+        clock = broker.clock  # type: ignore[attr-defined]
+    clock = clock or SimClock()
+    stream = EventStream(run_id, clock, redactor=redactor)
+    if broker is None:
+        broker = MockBroker(scenario.broker_config(), clock=clock, emit=stream.emit)
+    elif isinstance(broker, MockBroker) and broker.emit is None:
+        broker.emit = stream.emit
+    collector = MetricsCollector()
+    stream.subscribe(collector.on_event)
+    last = LastEvents()
+    stream.subscribe(last)
+    buffer = EventBuffer() if keep_events else None
+    if buffer is not None:
+        stream.subscribe(buffer)
+    rdir = run_dir_of(out_dir, run_id) if out_dir is not None else None
+    if rdir is not None:
+        audit = AuditLog(
+            run_id, events_file=JsonlFile(rdir / "events.jsonl"), audit_file=JsonlFile(rdir / "audit.jsonl")
+        )
+    else:
+        audit = AuditLog(run_id)
+    stream.subscribe(audit)
+    for listener in listeners:
+        stream.subscribe(listener)
+    orch = Orchestrator(scenario, broker=broker, clock=clock, stream=stream, config=config)
+    try:
+        if orch.preflight():
+            orch.run(scenario.steps if steps is None else steps)
+            orch.stop()
+        preflight = [PreflightCheck(check=name, ok=ok, detail=detail) for name, ok, detail in orch.preflight_results]
+        health = build_health(orch, collector, run_id=run_id)
+        status = build_status(orch, run_id=run_id, last_events=last, preflight=preflight)
+        metrics = build_metrics(orch, collector, run_id=run_id)
+        report = build_report(health, status, metrics)
+        if report_hook is not None:
+            report = report_hook(report)
+        if rdir is not None:
+            write_json(rdir / "health.json", health.to_json_data())
+            write_json(rdir / "status.json", status.to_json_data())
+            write_json(rdir / "metrics.json", metrics.to_json_data())
+            write_json(rdir / "report.json", report)
+            audit.close()
+    except BaseException:
+        audit.abort()
+        if rdir is not None:
+            for name in ("health.json", "status.json", "metrics.json", "report.json"):
+                (rdir / name).unlink(missing_ok=True)
+        raise
+    return DryRunResult(
+        run_id=run_id,
+        orchestrator=orch,
+        collector=collector,
+        health=health,
+        status=status,
+        metrics=metrics,
+        report=report,
+        buffer=buffer,
+        run_dir=rdir,
+    )

@@ -1,0 +1,312 @@
+"""The one event stream of a dry run, and the append-only, hash-chained audit log.
+
+Every fact (a state change, an order placed, a fill, a retry, a mismatch, a rail trip) is
+one :class:`EventRecord` emitted on one :class:`EventStream`. Listeners (the metrics
+collector, the audit log, the files under ``runs/<run_id>/``, hooks of other suites) see
+each event once, in order. Nothing keeps every event in memory unless someone asks for it
+(:class:`EventBuffer`), so a long run streams to disk in constant memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any, Final
+
+from .canonical import dumps_line
+from .clock import SimClock
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditLog",
+    "EventBuffer",
+    "EventKind",
+    "EventListener",
+    "EventRecord",
+    "EventStream",
+    "JsonlFile",
+    "Redactor",
+    "verify_audit_lines",
+]
+
+
+class EventKind(str, Enum):
+    """Every kind of fact a dry run records. The payload keys of each are in the README."""
+
+    SESSION_STATE = "session_state"
+    PREFLIGHT_CHECK = "preflight_check"
+    ORDER_PLACE = "order_place"
+    ORDER_CANCEL = "order_cancel"
+    ORDER_QUERY = "order_query"
+    ORDER_TRANSITION = "order_transition"
+    FILL = "fill"
+    FILL_DUPLICATE_IGNORED = "fill_duplicate_ignored"
+    FILL_OUT_OF_ORDER = "fill_out_of_order"
+    FAULT_INJECTED = "fault_injected"
+    RETRY = "retry"
+    RECONCILE_PASS = "reconcile_pass"
+    RECONCILE_MISMATCH = "reconcile_mismatch"
+    RAIL_TRIP = "rail_trip"
+
+
+class EventRecord:
+    """One event on the hot path: a slotted record, converted to JSON only at a sink."""
+
+    __slots__ = ("kind", "payload", "seq", "ts_ms")
+
+    def __init__(self, seq: int, ts_ms: int, kind: str, payload: dict[str, Any]) -> None:
+        self.seq = seq
+        self.ts_ms = ts_ms
+        self.kind = kind
+        self.payload = payload
+
+    @property
+    def ts(self) -> float:
+        return self.ts_ms / 1000
+
+    def as_dict(self, run_id: str) -> dict[str, Any]:
+        """The JSON shape of ``events.jsonl``: ``{seq, ts, kind, run_id, payload}``."""
+        return {
+            "seq": self.seq,
+            "ts": self.ts_ms / 1000,
+            "kind": self.kind,
+            "run_id": run_id,
+            "payload": self.payload,
+        }
+
+    def __repr__(self) -> str:
+        return f"EventRecord(seq={self.seq}, ts_ms={self.ts_ms}, kind={self.kind!r}, payload={self.payload!r})"
+
+
+EventListener = Callable[[EventRecord], None]
+
+
+class Redactor:
+    """Keeps secrets out of every artifact.
+
+    A payload key that looks like a credential has its value replaced, and any string value
+    that contains a registered secret (for example the value of an environment variable the
+    adapter reads its token from) is replaced too. Both checks are cheap for the payloads
+    the core emits (ids, enums, decimals), which is the common case.
+    """
+
+    MASK: Final = "[REDACTED]"
+    _SECRET_KEY = re.compile(
+        r"secret|token|passw|pwd|api[_-]?key|credential|auth|private[_-]?key|session[_-]?key",
+        re.IGNORECASE,
+    )
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        self._secrets = tuple(s for s in secrets if len(s) >= 4)
+        self._key_is_secret: dict[str, bool] = {}
+
+    def add_secret(self, value: str) -> None:
+        if len(value) >= 4 and value not in self._secrets:
+            self._secrets = (*self._secrets, value)
+
+    def key_is_secret(self, key: str) -> bool:
+        known = self._key_is_secret.get(key)
+        if known is None:
+            known = self._key_is_secret[key] = bool(self._SECRET_KEY.search(key))
+        return known
+
+    def redact_text(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, self.MASK)
+        return text
+
+    def redact(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of ``payload`` that is safe to write anywhere."""
+        out: dict[str, Any] = {}
+        for key, value in payload.items():
+            if self.key_is_secret(key):
+                out[key] = self.MASK
+            elif isinstance(value, str):
+                out[key] = self.redact_text(value) if self._secrets else value
+            elif isinstance(value, Mapping):
+                out[key] = self.redact(value)
+            else:
+                out[key] = value
+        return out
+
+
+class EventStream:
+    """Assigns ``seq`` and ``ts`` to each fact and hands it to every listener, in order."""
+
+    __slots__ = ("_listeners", "clock", "redactor", "run_id", "seq")
+
+    def __init__(self, run_id: str, clock: SimClock, *, redactor: Redactor | None = None) -> None:
+        self.run_id = run_id
+        self.clock = clock
+        self.redactor = redactor or Redactor()
+        self.seq = 0
+        self._listeners: list[EventListener] = []
+
+    def subscribe(self, listener: EventListener) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, kind: str, payload: dict[str, Any]) -> EventRecord:
+        self.seq += 1
+        event = EventRecord(self.seq, self.clock.now_ms, kind, self.redactor.redact(payload))
+        for listener in self._listeners:
+            listener(event)
+        return event
+
+
+class EventBuffer:
+    """Keeps events in memory: only for callers that asked for ``.events``."""
+
+    __slots__ = ("events",)
+
+    def __init__(self) -> None:
+        self.events: list[EventRecord] = []
+
+    def __call__(self, event: EventRecord) -> None:
+        self.events.append(event)
+
+    def __iter__(self) -> Iterator[EventRecord]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+class JsonlFile:
+    """A JSON Lines file written atomically: lines go to ``<name>.tmp``, renamed on close.
+
+    An interrupted run leaves only the ``.tmp`` file, which :meth:`abort` removes, so a
+    reader never sees a half-written ``events.jsonl``.
+    """
+
+    __slots__ = ("_fh", "path", "tmp_path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp_path = path.with_name(path.name + ".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] | None = open(self.tmp_path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+
+    def write_line(self, line: str) -> None:
+        assert self._fh is not None, f"{self.path} is already closed"
+        self._fh.write(line)
+        self._fh.write("\n")
+
+    def close(self) -> None:
+        if self._fh is None:
+            return
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        self._fh = None
+        os.replace(self.tmp_path, self.path)
+
+    def abort(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self.tmp_path.unlink(missing_ok=True)
+
+
+GENESIS_HASH: Final = "0" * 64
+
+
+class AuditLog:
+    """Append-only, redacted, hash-chained record of every event of one run.
+
+    Each audit line is ``{"event": <event>, "prev_sha256": <sha256 of the previous line>}``
+    so a verifier can prove that nothing was edited, dropped or reordered. With ``events``
+    and/or ``audit`` files given, lines stream to disk and nothing is kept in memory;
+    without files, lines are kept so :meth:`export_jsonl` can write them later.
+    """
+
+    __slots__ = ("_last_seq", "_lines", "audit_file", "events_file", "head", "run_id")
+
+    def __init__(
+        self,
+        run_id: str,
+        *,
+        events_file: JsonlFile | None = None,
+        audit_file: JsonlFile | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.events_file = events_file
+        self.audit_file = audit_file
+        self.head = GENESIS_HASH
+        self._last_seq = 0
+        self._lines: list[str] | None = None if audit_file is not None else []
+
+    def __call__(self, event: EventRecord) -> None:
+        self.append(event)
+
+    def append(self, event: EventRecord) -> None:
+        if event.seq <= self._last_seq:
+            raise ValueError(f"audit log is append-only: seq {event.seq} after {self._last_seq}")
+        self._last_seq = event.seq
+        event_line = dumps_line(event.as_dict(self.run_id))
+        # Built by hand so the event is serialized once; keys stay sorted (event < prev_sha256).
+        audit_line = f'{{"event":{event_line},"prev_sha256":"{self.head}"}}'
+        self.head = hashlib.sha256(audit_line.encode()).hexdigest()
+        if self.events_file is not None:
+            self.events_file.write_line(event_line)
+        if self.audit_file is not None:
+            self.audit_file.write_line(audit_line)
+        if self._lines is not None:
+            self._lines.append(audit_line)
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    def lines(self) -> Iterator[str]:
+        """The audit lines kept in memory (only when not streaming to a file)."""
+        if self._lines is None:
+            raise RuntimeError("this audit log streams to a file; read that file instead")
+        return iter(self._lines)
+
+    def export_jsonl(self, path: Path) -> None:
+        out = JsonlFile(path)
+        try:
+            for line in self.lines():
+                out.write_line(line)
+        except BaseException:
+            out.abort()
+            raise
+        out.close()
+
+    def close(self) -> None:
+        for sink in (self.events_file, self.audit_file):
+            if sink is not None:
+                sink.close()
+
+    def abort(self) -> None:
+        for sink in (self.events_file, self.audit_file):
+            if sink is not None:
+                sink.abort()
+
+
+def verify_audit_lines(lines: Iterator[str] | list[str]) -> list[str]:
+    """Problems with a hash chain (empty list when it holds)."""
+    problems: list[str] = []
+    prev = GENESIS_HASH
+    last_seq = 0
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            problems.append(f"line {number}: not JSON ({exc})")
+            return problems
+        if record.get("prev_sha256") != prev:
+            problems.append(f"line {number}: hash chain broken (prev_sha256 does not match line {number - 1})")
+        seq = record.get("event", {}).get("seq")
+        if not isinstance(seq, int) or seq <= last_seq:
+            problems.append(f"line {number}: seq {seq!r} is not strictly increasing")
+        else:
+            last_seq = seq
+        prev = hashlib.sha256(line.encode()).hexdigest()
+    return problems

@@ -1,0 +1,512 @@
+"""The orchestrator: a bounded dry-run session over a broker (runbook phases C2 and C3).
+
+``preflight()`` proves the session cannot go live, ``run(n)`` executes exactly ``n`` steps
+(fewer only when a safety rail stops the session), ``stop()`` cancels what is open, waits a
+bounded number of steps and lands in ``STOPPED`` (or ``ERROR_REQUIRES_OPERATOR``). There is
+no other loop: nothing polls or watches forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .book import OrderBook
+from .broker import Broker, BrokerOp, MockBroker
+from .clock import SimClock
+from .errors import BrokerError, PermanentBrokerError, UnknownOrderError
+from .events import EventStream
+from .model import Fill, Order
+from .orders import IllegalTransitionError, OrderRecord, OrderState
+from .rails import SafetyRails
+from .reconcile import MismatchKind, Reconciler
+from .retry import RetryExhaustedError
+from .scenario import SYMBOL_RE, PlannedCancel, PlannedOrder, Scenario
+
+__all__ = [
+    "SESSION_TRANSITIONS",
+    "DryRunConfig",
+    "IllegalSessionTransitionError",
+    "Orchestrator",
+    "Outcome",
+    "SessionState",
+]
+
+
+class SessionState(str, Enum):
+    INIT = "INIT"
+    PREFLIGHT_OK = "PREFLIGHT_OK"
+    PREFLIGHT_FAILED = "PREFLIGHT_FAILED"
+    DRYRUN_ACTIVE = "DRYRUN_ACTIVE"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    ERROR_REQUIRES_OPERATOR = "ERROR_REQUIRES_OPERATOR"
+
+
+_SS = SessionState
+SESSION_TRANSITIONS: Final[dict[SessionState, frozenset[SessionState]]] = {
+    _SS.INIT: frozenset({_SS.PREFLIGHT_OK, _SS.PREFLIGHT_FAILED}),
+    _SS.PREFLIGHT_OK: frozenset({_SS.DRYRUN_ACTIVE, _SS.STOPPING}),
+    _SS.DRYRUN_ACTIVE: frozenset({_SS.STOPPING}),
+    _SS.STOPPING: frozenset({_SS.STOPPED, _SS.ERROR_REQUIRES_OPERATOR}),
+    _SS.STOPPED: frozenset(),
+    _SS.PREFLIGHT_FAILED: frozenset(),
+    _SS.ERROR_REQUIRES_OPERATOR: frozenset(),
+}
+
+
+class Outcome(str, Enum):
+    """The ``outcome`` label of ``orders_{place,cancel,query}_total``."""
+
+    OK = "ok"
+    REJECTED = "rejected"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+
+
+class IllegalSessionTransitionError(RuntimeError):
+    def __init__(self, from_state: SessionState, to_state: SessionState) -> None:
+        super().__init__(f"illegal session transition {from_state.value} -> {to_state.value}")
+
+
+class DryRunConfig(BaseModel):
+    """Session settings that are not part of a scenario. Live trading is impossible by type."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    live_enabled: Literal[False] = Field(
+        default=False, description="always False: pytest-peak-dryrun never trades live"
+    )
+    instrument_allowlist: tuple[str, ...] | None = Field(
+        default=None, description="symbols the session may trade (default: the scenario's instruments)"
+    )
+    max_steps: int = Field(default=1_000_000, ge=0, description="refuse scenarios with more steps")
+    retention_steps: int = Field(default=1_000, ge=1, description="forget terminal orders after this many steps")
+
+    @field_validator("live_enabled", mode="before")
+    @classmethod
+    def _refuse_live(cls, value: Any) -> Any:
+        if value is not False:
+            raise ValueError(
+                "live trading is refused: pytest-peak-dryrun only runs dry runs, live_enabled must be False"
+            )
+        return value
+
+
+class Orchestrator:
+    """One dry-run session: session state machine plus the bounded step loop."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        broker: Broker,
+        clock: SimClock,
+        stream: EventStream,
+        config: DryRunConfig | None = None,
+        audit_writable: bool = True,
+    ) -> None:
+        self.scenario = scenario
+        self.broker = broker
+        self.clock = clock
+        self.stream = stream
+        self.config = config or DryRunConfig()
+        self.state = SessionState.INIT
+        self.emit = stream.emit
+        self.book = OrderBook(
+            emit=self.emit, starting_cash=scenario.starting_cash, retention_steps=self.config.retention_steps
+        )
+        self.rails = SafetyRails(scenario.rails, emit=self.emit)
+        self.reconciler = Reconciler(
+            every=scenario.reconcile_every,
+            stuck_after_steps=scenario.stuck_after_steps,
+            emit=self.emit,
+            on_illegal=self.rails.on_illegal_transition,
+        )
+        self.retry = scenario.retry
+        self.steps_run = 0
+        self.preflight_failures: list[str] = []
+        self.preflight_results: list[tuple[str, bool, str]] = []
+        self._audit_writable = audit_writable
+        self._plan: Iterator[tuple[int, list[PlannedOrder], list[PlannedCancel]]] = scenario.plan()
+        self._intent_orders: dict[str, str] = {}
+        self._fill_cursor = 0
+        self._prices = dict(scenario.instruments)
+        self._raced: set[str] = set()
+
+    # -- session state machine ------------------------------------------------------------
+
+    def _set_state(self, to_state: SessionState, reason: str = "") -> None:
+        if to_state not in SESSION_TRANSITIONS[self.state]:
+            raise IllegalSessionTransitionError(self.state, to_state)
+        payload: dict[str, Any] = {"from_state": self.state.value, "to_state": to_state.value}
+        if reason:
+            payload["reason"] = reason
+        self.state = to_state
+        self.emit("session_state", payload)
+
+    def preflight(self) -> bool:
+        """INIT -> PREFLIGHT_OK, or PREFLIGHT_FAILED naming every failed check."""
+        checks = self.preflight_results = list(self._preflight_checks())
+        for name, ok, detail in checks:
+            self.emit("preflight_check", {"check": name, "ok": ok, "detail": detail})
+        self.preflight_failures = [f"{name}: {detail}" for name, ok, detail in checks if not ok]
+        if self.preflight_failures:
+            self._set_state(SessionState.PREFLIGHT_FAILED, "; ".join(self.preflight_failures))
+            return False
+        self._set_state(SessionState.PREFLIGHT_OK)
+        return True
+
+    def _preflight_checks(self) -> Iterator[tuple[str, bool, str]]:
+        yield "live_disabled", self.config.live_enabled is False, "live_enabled is False"
+        allow = self.config.instrument_allowlist
+        if allow is None:
+            allow = tuple(self.scenario.instruments)
+        bad = [s for s in allow if not SYMBOL_RE.match(s)]
+        outside = [s for s in self.scenario.instruments if s not in allow]
+        if not allow:
+            yield "instrument_allowlist", False, "the instrument allowlist is empty"
+        elif bad:
+            yield "instrument_allowlist", False, f"not valid symbols: {', '.join(sorted(bad))}"
+        elif outside:
+            yield "instrument_allowlist", False, f"scenario instruments not allowed: {', '.join(sorted(outside))}"
+        else:
+            yield "instrument_allowlist", True, f"{len(allow)} instrument(s)"
+        is_dry = isinstance(self.broker, MockBroker) or getattr(self.broker, "dry_run", False) is True
+        yield (
+            "dryrun_broker",
+            is_dry,
+            f"{type(self.broker).__name__} is a dry-run broker"
+            if is_dry
+            else f"{type(self.broker).__name__} is not a MockBroker and does not declare dry_run = True",
+        )
+        if self.scenario.steps > self.config.max_steps:
+            yield "step_bound", False, f"scenario has {self.scenario.steps} steps, the bound is {self.config.max_steps}"
+        else:
+            yield "step_bound", True, f"{self.scenario.steps} <= {self.config.max_steps}"
+        yield (
+            "audit_sink",
+            self._audit_writable,
+            "audit sink accepts writes" if self._audit_writable else "audit sink refused a write",
+        )
+
+    # -- the bounded loop -------------------------------------------------------------------
+
+    def run(self, n: int | None = None) -> int:
+        """Execute exactly ``n`` steps (default: the scenario's), fewer only if a rail trips."""
+        if n is None:
+            n = self.scenario.steps - self.steps_run
+        if n < 0:
+            raise ValueError(f"run(n) needs n >= 0, got {n}")
+        if self.state is SessionState.PREFLIGHT_OK:
+            self._set_state(SessionState.DRYRUN_ACTIVE)
+        elif self.state is not SessionState.DRYRUN_ACTIVE:
+            raise IllegalSessionTransitionError(self.state, SessionState.DRYRUN_ACTIVE)
+        done = 0
+        while done < n and self.state is SessionState.DRYRUN_ACTIVE:
+            step = self.clock.advance_step()
+            self._step(step)
+            done += 1
+            self.steps_run += 1
+            if self.rails.tripped:
+                self._halt()
+        return done
+
+    def _step(self, step: int) -> None:
+        self.rails.begin_step(step)
+        if self.scenario.kill_switch_at == step:
+            self.rails.kill(f"kill switch pulled at step {step}")
+        # The plan is a lazy generator, one step per call, so a long run holds no plan in memory.
+        planned_step = next(self._plan, None)
+        places, cancels = (planned_step[1], planned_step[2]) if planned_step else ([], [])
+        # Observe before acting: fills the venue produced since the last step are applied
+        # before this step's cancels, so only a fill that really races a cancel counts as one.
+        self._drain_fills(step)
+        for planned in places:
+            if self.rails.tripped:
+                break
+            self._place(planned, step)
+        for cancel in cancels:
+            order_id = self._intent_orders.get(cancel.intent_id)
+            rec = self.book.orders.get(order_id) if order_id else None
+            if rec is not None and rec.is_open and not self.rails.tripped:
+                self._cancel(rec, step)
+        self._sync(step)
+        if self.reconciler.due(step):
+            self.reconciler.run_pass(self.broker, self.book, step)
+        self.book.forget_old(step)
+
+    def _halt(self) -> None:
+        """A rail tripped: DRYRUN_ACTIVE -> STOPPING -> ERROR_REQUIRES_OPERATOR."""
+        rails = ", ".join(trip.rail.value for trip in self.rails.trips)
+        self._set_state(SessionState.STOPPING, f"safety rail tripped: {rails}")
+        self._wind_down()
+        self._set_state(SessionState.ERROR_REQUIRES_OPERATOR, f"safety rail tripped: {rails}")
+
+    def stop(self) -> SessionState:
+        """Graceful stop: cancel open orders, wait a bounded number of steps, reconcile."""
+        if self.state in (SessionState.DRYRUN_ACTIVE, SessionState.PREFLIGHT_OK):
+            self._set_state(SessionState.STOPPING)
+            self._wind_down()
+            if self.rails.tripped:
+                rails = ", ".join(trip.rail.value for trip in self.rails.trips)
+                self._set_state(SessionState.ERROR_REQUIRES_OPERATOR, f"safety rail tripped: {rails}")
+            elif self.book.open:
+                self._set_state(
+                    SessionState.ERROR_REQUIRES_OPERATOR,
+                    f"{len(self.book.open)} order(s) still open after {self.scenario.stop_timeout_steps} steps",
+                )
+            else:
+                self._set_state(SessionState.STOPPED)
+        return self.state
+
+    def _wind_down(self) -> None:
+        for rec in self.book.open_orders():
+            if rec.state is not OrderState.PENDING_CANCEL and rec.broker_order_id is not None:
+                self._cancel(rec, self.clock.step)
+        self._sync(self.clock.step)
+        waited = 0
+        while self.book.open and waited < self.scenario.stop_timeout_steps:
+            step = self.clock.advance_step()
+            self.rails.begin_step(step)
+            self._sync(step)
+            waited += 1
+        self.reconciler.run_pass(self.broker, self.book, self.clock.step)
+
+    # -- broker operations ------------------------------------------------------------------
+
+    def _on_retry(self, op: str, reason: str, attempt: int, backoff_ms: int) -> None:
+        self.emit("retry", {"op": op, "reason": reason, "attempt": attempt, "backoff_ms": backoff_ms})
+        self.rails.on_retry()
+
+    def _place(self, planned: PlannedOrder, step: int) -> None:
+        req = planned.request
+        book = self.book
+        order_id = book.next_order_id()
+        if planned.intent_id is not None:
+            self._intent_orders[planned.intent_id] = order_id
+        price = req.limit_price if req.limit_price is not None else self._prices.get(req.instrument, Decimal(0))
+        if not self.rails.pre_trade(
+            order_id=order_id,
+            side=req.side,
+            qty=req.qty,
+            price=price,
+            open_orders=len(book.open),
+            exposure=book.exposure(req.instrument),
+            available_cash=book.cash - book.reserved_cash(self._prices),
+        ):
+            return  # blocked before it reached the broker
+        rec = OrderRecord(
+            order_id=order_id,
+            instrument=req.instrument,
+            side=req.side,
+            order_type=req.order_type,
+            qty=req.qty,
+            limit_price=req.limit_price,
+            tif_steps=req.tif_steps,
+            created_step=step,
+            updated_step=step,
+        )
+        book.add(rec)
+        payload: dict[str, Any] = {
+            "order_id": order_id,
+            "instrument": req.instrument,
+            "side": req.side.value,
+            "order_type": req.order_type.value,
+            "qty": req.qty,
+        }
+        if req.limit_price is not None:
+            payload["limit_price"] = req.limit_price
+        try:
+            boid = self.retry.call(
+                BrokerOp.PLACE.value,
+                lambda: self.broker.place_order(req, idempotency_key=order_id),
+                clock=self.clock,
+                on_retry=self._on_retry,
+            )
+        except PermanentBrokerError as exc:
+            self.emit("order_place", {**payload, "outcome": Outcome.REJECTED.value, "reason": _reason(exc)})
+            self.rails.on_place_result(rejected=True)
+            book.transition(rec, OrderState.REJECTED, step)
+            return
+        except RetryExhaustedError as exc:
+            # The broker may hold the order (a timeout after acceptance): the reconciler
+            # will report it as unknown_on_broker if so.
+            self.emit("order_place", {**payload, "outcome": Outcome.ERROR.value, "reason": exc.reason.value})
+            self.rails.on_place_result(rejected=True)
+            book.transition(rec, OrderState.REJECTED, step)
+            return
+        book.bind(rec, boid)
+        self.emit("order_place", {**payload, "broker_order_id": boid, "outcome": Outcome.OK.value})
+        self.rails.on_place_result(rejected=False)
+
+    def _cancel(self, rec: OrderRecord, step: int) -> None:
+        boid = rec.broker_order_id
+        if boid is None:
+            return
+        try:
+            self.retry.call(
+                BrokerOp.CANCEL.value,
+                lambda: self.broker.cancel_order(boid),
+                clock=self.clock,
+                on_retry=self._on_retry,
+            )
+        except PermanentBrokerError as exc:
+            self.emit(
+                "order_cancel", {"order_id": rec.order_id, "outcome": Outcome.REJECTED.value, "reason": _reason(exc)}
+            )
+            return
+        except RetryExhaustedError as exc:
+            self.emit(
+                "order_cancel", {"order_id": rec.order_id, "outcome": Outcome.ERROR.value, "reason": exc.reason.value}
+            )
+            return
+        self.emit("order_cancel", {"order_id": rec.order_id, "outcome": Outcome.OK.value})
+        if rec.state is not OrderState.PENDING_CANCEL:
+            self._move(rec, OrderState.PENDING_CANCEL, step)
+
+    def _query(self, rec: OrderRecord) -> Order | None:
+        boid = rec.broker_order_id
+        if boid is None:
+            return None
+        try:
+            remote = self.retry.call(
+                BrokerOp.QUERY.value,
+                lambda: self.broker.query_order(boid),
+                clock=self.clock,
+                on_retry=self._on_retry,
+            )
+        except UnknownOrderError:
+            self.emit("order_query", {"order_id": rec.order_id, "outcome": Outcome.UNKNOWN.value})
+            return None
+        except BrokerError as exc:
+            self.emit("order_query", {"order_id": rec.order_id, "outcome": Outcome.ERROR.value, "reason": _reason(exc)})
+            return None
+        self.emit("order_query", {"order_id": rec.order_id, "outcome": Outcome.OK.value, "state": remote.state.value})
+        return remote
+
+    def _move(self, rec: OrderRecord, to_state: OrderState, step: int) -> bool:
+        try:
+            self.book.transition(rec, to_state, step)
+        except IllegalTransitionError as exc:
+            self.rails.on_illegal_transition(rec.order_id, str(exc))
+            return False
+        return True
+
+    # -- syncing with the broker ------------------------------------------------------------
+
+    def _needs_status(self, rec: OrderRecord, step: int) -> bool:
+        state = rec.state
+        if state is OrderState.NEW or state is OrderState.PENDING_CANCEL:
+            return True
+        return rec.tif_steps is not None and step - rec.created_step >= rec.tif_steps
+
+    def _sync(self, step: int) -> None:
+        """Learn acks, cancels and expiries by query; apply fills from the fill stream."""
+        book = self.book
+        answers: list[tuple[OrderRecord, Order]] = []
+        for rec in book.open_orders():
+            if self._needs_status(rec, step):
+                remote = self._query(rec)
+                if remote is None:
+                    continue
+                answers.append((rec, remote))
+                if rec.state is OrderState.NEW and remote.state is not OrderState.NEW:
+                    if remote.state is OrderState.REJECTED:
+                        self._move(rec, OrderState.REJECTED, step)
+                    else:
+                        self._move(rec, OrderState.ACK, step)
+        self._drain_fills(step)
+        for rec, remote in answers:
+            if not rec.is_open:
+                continue
+            target = remote.state
+            if target in (OrderState.CANCELED, OrderState.EXPIRED):
+                self._move(rec, target, step)
+            elif rec.state is OrderState.PENDING_CANCEL and target in (OrderState.ACK, OrderState.PARTIAL):
+                self._move(rec, target, step)  # the broker refused the cancel
+
+    def _drain_fills(self, step: int) -> None:
+        try:
+            cursor, fills = self.retry.call(
+                BrokerOp.FILLS.value,
+                lambda: self.broker.iter_fills(self._fill_cursor),
+                clock=self.clock,
+                on_retry=self._on_retry,
+            )
+        except BrokerError:
+            return  # fills stay on the broker; the next step reads them
+        self._fill_cursor = cursor
+        for fill in fills:
+            self._apply_fill(fill, step)
+
+    def _apply_fill(self, fill: Fill, step: int) -> None:
+        book = self.book
+        rec = book.get_by_broker_id(fill.broker_order_id)
+        if rec is None:
+            self.reconciler.mismatch(
+                MismatchKind.UNKNOWN_ON_BROKER,
+                fill.broker_order_id,
+                f"fill {fill.fill_id} for an order we do not track",
+            )
+            return
+        if fill.fill_id in rec.fill_ids:
+            self.emit("fill_duplicate_ignored", {"order_id": rec.order_id, "fill_id": fill.fill_id})
+            self.reconciler.mismatch(MismatchKind.DUPLICATE_FILL, rec.order_id, f"fill {fill.fill_id} delivered twice")
+            self.rails.on_duplicate_fill(rec.order_id)
+            return
+        if fill.exec_seq != rec.last_exec_seq + 1:
+            self.emit(
+                "fill_out_of_order",
+                {
+                    "order_id": rec.order_id,
+                    "fill_id": fill.fill_id,
+                    "exec_seq": fill.exec_seq,
+                    "expected": rec.last_exec_seq + 1,
+                },
+            )
+        rec.fill_ids.add(fill.fill_id)
+        rec.last_exec_seq = max(rec.last_exec_seq, fill.exec_seq)
+        if not rec.is_open:
+            self.reconciler.mismatch(
+                MismatchKind.STATUS_MISMATCH, rec.order_id, f"fill {fill.fill_id} for a {rec.state.value} order"
+            )
+            return
+        book.apply_fill(rec, fill.qty, fill.price)
+        self.emit(
+            "fill",
+            {
+                "order_id": rec.order_id,
+                "fill_id": fill.fill_id,
+                "qty": fill.qty,
+                "price": fill.price,
+                "exec_seq": fill.exec_seq,
+                "cum_qty": rec.filled_qty,
+            },
+        )
+        if rec.filled_qty > rec.qty:
+            self.reconciler.mismatch(
+                MismatchKind.FILL_QTY_MISMATCH, rec.order_id, f"filled {rec.filled_qty} of {rec.qty}"
+            )
+        if rec.state is OrderState.PENDING_CANCEL and rec.order_id not in self._raced:
+            self._raced.add(rec.order_id)
+            self.reconciler.mismatch(
+                MismatchKind.CANCEL_RACE, rec.order_id, f"fill {fill.fill_id} arrived after the cancel request"
+            )
+        if rec.filled_qty >= rec.qty:
+            self._move(rec, OrderState.FILLED, step)
+        elif rec.state is OrderState.NEW or rec.state is OrderState.ACK:
+            self._move(rec, OrderState.PARTIAL, step)
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, Enum):
+        return str(reason.value)
+    if isinstance(reason, str):
+        return reason
+    return type(exc).__name__

@@ -1,0 +1,138 @@
+"""The reconciler: our view of orders and fills against what the broker reports.
+
+A pass runs every ``k`` steps and at stop. It compares the local open orders with the
+broker's open orders, asks the broker about local orders it no longer lists, compares
+filled quantities, and flags orders that stay open too long. Mismatches found while fills
+stream in (duplicates, a fill winning a cancel race) are reported through the same
+:meth:`Reconciler.mismatch`, so ``reconcile_mismatches_total{kind}`` counts them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+from .book import OrderBook
+from .broker import Broker
+from .errors import BrokerError, UnknownOrderError
+from .orders import TERMINAL_STATES, IllegalTransitionError, OrderState
+
+__all__ = ["MismatchKind", "Reconciler"]
+
+
+class MismatchKind(str, Enum):
+    """The ``kind`` label of ``reconcile_mismatches_total``."""
+
+    MISSING_ON_BROKER = "missing_on_broker"  # we have it open, the broker does not know it
+    UNKNOWN_ON_BROKER = "unknown_on_broker"  # the broker has it open, we do not
+    STATUS_MISMATCH = "status_mismatch"
+    FILL_QTY_MISMATCH = "fill_qty_mismatch"
+    CANCEL_RACE = "cancel_race"
+    DUPLICATE_FILL = "duplicate_fill"
+    STUCK_ORDER = "stuck_order"
+
+
+EmitFn = Callable[[str, dict[str, Any]], object]
+#: Called with (order_id, detail) when the broker reports a transition the table forbids.
+IllegalFn = Callable[[str, str], None]
+
+
+class Reconciler:
+    def __init__(self, *, every: int, stuck_after_steps: int, emit: EmitFn, on_illegal: IllegalFn) -> None:
+        self.every = every
+        self.stuck_after_steps = stuck_after_steps
+        self._emit = emit
+        self._on_illegal = on_illegal
+        self.counts: dict[MismatchKind, int] = {}
+        self.passes = 0
+        self.clean_passes = 0
+        self.last_ok_step: int | None = None
+        self._stuck_reported: set[str] = set()
+        self._unknown_reported: set[str] = set()
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def mismatch(self, kind: MismatchKind, order_id: str, detail: str) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self._emit("reconcile_mismatch", {"kind": kind.value, "order_id": order_id, "detail": detail})
+
+    def due(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def run_pass(self, broker: Broker, book: OrderBook, step: int) -> int:
+        """Compare local and broker views; return the number of mismatches found."""
+        before = self.total
+        self.passes += 1
+        try:
+            remote_open = {o.broker_order_id or "": o for o in broker.list_open_orders()}
+        except BrokerError as exc:
+            self._emit("reconcile_pass", {"ok": False, "mismatches": 0, "checked": 0, "error": type(exc).__name__})
+            return 0
+        checked = 0
+        for rec in book.open_orders():
+            checked += 1
+            boid = rec.broker_order_id
+            if boid is None:
+                continue  # never reached the broker (place still unresolved)
+            remote = remote_open.pop(boid, None)
+            if remote is None:
+                try:
+                    remote = broker.query_order(boid)
+                except UnknownOrderError:
+                    self.mismatch(MismatchKind.MISSING_ON_BROKER, rec.order_id, f"broker does not know {boid}")
+                    continue
+                except BrokerError:
+                    continue  # unreachable now; the next pass looks again
+            if remote.filled_qty != rec.filled_qty:
+                self.mismatch(
+                    MismatchKind.FILL_QTY_MISMATCH,
+                    rec.order_id,
+                    f"broker filled {remote.filled_qty}, local {rec.filled_qty}",
+                )
+            if remote.state in TERMINAL_STATES and rec.is_open:
+                self.mismatch(
+                    MismatchKind.STATUS_MISMATCH,
+                    rec.order_id,
+                    f"broker {remote.state.value}, local {rec.state.value}",
+                )
+                self._heal(book, rec, remote.state, step)
+            elif step - rec.created_step > self.stuck_after_steps and rec.order_id not in self._stuck_reported:
+                self._stuck_reported.add(rec.order_id)
+                self.mismatch(
+                    MismatchKind.STUCK_ORDER,
+                    rec.order_id,
+                    f"open for {step - rec.created_step} steps in state {rec.state.value}",
+                )
+        for boid, remote in remote_open.items():
+            if boid in self._unknown_reported:
+                continue
+            local = book.get_by_broker_id(boid)
+            self._unknown_reported.add(boid)
+            if local is None:
+                self.mismatch(
+                    MismatchKind.UNKNOWN_ON_BROKER, remote.order_id, f"broker has open order {boid} we do not track"
+                )
+            else:
+                self.mismatch(
+                    MismatchKind.STATUS_MISMATCH,
+                    local.order_id,
+                    f"broker {remote.state.value}, local {local.state.value}",
+                )
+        found = self.total - before
+        if found == 0:
+            self.clean_passes += 1
+            self.last_ok_step = step
+        self._emit("reconcile_pass", {"ok": found == 0, "mismatches": found, "checked": checked})
+        return found
+
+    def _heal(self, book: OrderBook, rec: Any, state: OrderState, step: int) -> None:
+        """Adopt the broker's terminal state for non-fill outcomes; flag what cannot be."""
+        if state is OrderState.FILLED:
+            return  # fills still on their way decide this; the fill stream will move it
+        try:
+            book.transition(rec, state, step)
+        except IllegalTransitionError as exc:
+            self._on_illegal(rec.order_id, str(exc))

@@ -1,0 +1,368 @@
+"""Health, status and metrics snapshots: the documents an operator and a reviewer read.
+
+Each document is a pydantic model with a ``schema`` id; the JSON Schemas shipped in
+``pytest_peak_dryrun/schemas/`` are generated from these models (a test fails when they
+drift). Builders turn a finished session into documents; the normalized *report* (what a
+golden file holds) is derived from the documents, so it can never say something the files
+do not.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .canonical import to_jsonable
+from .events import EventRecord
+from .model import Event, Money, Order
+from .orchestrator import SessionState
+from .orders import OrderState
+
+if TYPE_CHECKING:
+    from .metrics import MetricsCollector
+    from .orchestrator import Orchestrator
+
+__all__ = [
+    "SCHEMA_IDS",
+    "HealthSnapshot",
+    "HealthStatus",
+    "LastEvents",
+    "MetricsSnapshot",
+    "StatusSnapshot",
+    "build_health",
+    "build_metrics",
+    "build_report",
+    "build_status",
+]
+
+HEALTH_SCHEMA: Final = "peak-dryrun/health/v1"
+STATUS_SCHEMA: Final = "peak-dryrun/status/v1"
+METRICS_SCHEMA: Final = "peak-dryrun/metrics/v1"
+REPORT_SCHEMA: Final = "peak-dryrun/report/v1"
+#: How many trailing events the status snapshot shows.
+LAST_EVENTS: Final = 5
+#: How many open orders the status snapshot lists (the count is always exact).
+OPEN_ORDERS_LISTED: Final = 20
+
+
+class HealthStatus(str, Enum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+
+
+_DOC = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class _Document(BaseModel):
+    model_config = _DOC
+
+    run_id: str
+    scenario: str
+    seed: int
+
+    def to_json_data(self) -> dict[str, Any]:
+        """Plain JSON data with the ``schema`` key, as written to disk."""
+        data: dict[str, Any] = to_jsonable(self.model_dump(mode="json", by_alias=True))
+        return data
+
+
+class HealthSnapshot(_Document):
+    """The runbook's health targets plus an overall verdict with its reasons."""
+
+    schema_: Literal["peak-dryrun/health/v1"] = Field(default=HEALTH_SCHEMA, alias="schema")
+    orchestrator_state: SessionState
+    last_audit_event_ts: float | None = Field(description="simulated seconds")
+    reconciler_last_ok_ts: float | None = Field(description="simulated seconds; null if no pass was clean")
+    safety_rail_trips_total: int = Field(ge=0)
+    status: HealthStatus
+    reasons: list[str] = Field(description="why the status is not ok (empty when ok)")
+
+
+class PreflightCheck(BaseModel):
+    model_config = _DOC
+
+    check: str
+    ok: bool
+    detail: str
+
+
+class SessionSummary(BaseModel):
+    model_config = _DOC
+
+    state: SessionState
+    steps_planned: int
+    steps_run: int
+    ended_ts: float = Field(description="simulated seconds when the session ended")
+    preflight: list[PreflightCheck]
+
+
+class OrderSummary(BaseModel):
+    model_config = _DOC
+
+    placed: int = Field(description="orders that passed the pre-trade rails")
+    open: int
+    by_state: dict[OrderState, int]
+    filled_qty: Money
+
+
+class ReconcileSummary(BaseModel):
+    model_config = _DOC
+
+    passes: int
+    clean_passes: int
+    mismatches_total: int
+    mismatches: dict[str, int]
+    last_ok_ts: float | None
+
+
+class RailTripDoc(BaseModel):
+    model_config = _DOC
+
+    rail: str
+    detail: str
+    step: int
+
+
+class StatusSnapshot(_Document):
+    """Session, orders by state, open orders, positions, reconcile summary, last events."""
+
+    schema_: Literal["peak-dryrun/status/v1"] = Field(default=STATUS_SCHEMA, alias="schema")
+    session: SessionSummary
+    orders: OrderSummary
+    open_orders: list[Order] = Field(description=f"the first {OPEN_ORDERS_LISTED} open orders")
+    positions: dict[str, Money]
+    cash: Money
+    reconcile: ReconcileSummary
+    rail_trips: list[RailTripDoc]
+    last_events: list[Event]
+
+
+class MetricSample(BaseModel):
+    model_config = _DOC
+
+    labels: dict[str, str]
+    value: int | float
+
+
+class MetricFamily(BaseModel):
+    model_config = _DOC
+
+    name: str
+    type: Literal["counter", "gauge"]
+    help: str
+    labels: list[str]
+    samples: list[MetricSample]
+
+
+class MetricsSnapshot(_Document):
+    """Every counter and gauge of the run with its labels."""
+
+    schema_: Literal["peak-dryrun/metrics/v1"] = Field(default=METRICS_SCHEMA, alias="schema")
+    metrics: list[MetricFamily]
+
+    def value(self, name: str, **labels: str) -> int | float:
+        """One series' value (0 if absent): ``metrics.value("orders_place_total", outcome="ok")``."""
+        for family in self.metrics:
+            if family.name == name:
+                for sample in family.samples:
+                    if sample.labels == labels:
+                        return sample.value
+                return 0
+        raise KeyError(f"no metric named {name!r}")
+
+    def total(self, name: str) -> int | float:
+        for family in self.metrics:
+            if family.name == name:
+                return sum(sample.value for sample in family.samples)
+        raise KeyError(f"no metric named {name!r}")
+
+
+SCHEMA_IDS: Final = {
+    "health": HEALTH_SCHEMA,
+    "status": STATUS_SCHEMA,
+    "metrics": METRICS_SCHEMA,
+}
+
+
+class LastEvents:
+    """Event-stream listener that keeps only the trailing few events (bounded memory)."""
+
+    __slots__ = ("events",)
+
+    def __init__(self, size: int = LAST_EVENTS) -> None:
+        self.events: deque[EventRecord] = deque(maxlen=size)
+
+    def __call__(self, event: EventRecord) -> None:
+        self.events.append(event)
+
+
+def event_document(event: EventRecord, run_id: str) -> Event:
+    return Event.model_validate(to_jsonable(event.as_dict(run_id)))
+
+
+def _seconds(value: float) -> float | None:
+    return value if value else None
+
+
+def build_health(orch: Orchestrator, collector: MetricsCollector, *, run_id: str) -> HealthSnapshot:
+    trips = len(orch.rails.trips)
+    reasons: list[str] = []
+    failed = False
+    state = orch.state
+    if state is SessionState.PREFLIGHT_FAILED:
+        failed = True
+        reasons.extend(f"preflight failed: {f}" for f in orch.preflight_failures)
+    if state is SessionState.ERROR_REQUIRES_OPERATOR:
+        failed = True
+        reasons.append("session needs the operator (ERROR_REQUIRES_OPERATOR)")
+    if trips:
+        failed = True
+        rails = sorted({trip.rail.value for trip in orch.rails.trips})
+        reasons.append(f"{trips} safety rail trip(s): {', '.join(rails)}")
+    if state not in (SessionState.STOPPED, SessionState.ERROR_REQUIRES_OPERATOR, SessionState.PREFLIGHT_FAILED):
+        reasons.append(f"session did not finish (state {state.value})")
+    mismatches = orch.reconciler.total
+    if mismatches:
+        kinds = ", ".join(
+            f"{k.value} {n}" for k, n in sorted(orch.reconciler.counts.items(), key=lambda kv: kv[0].value)
+        )
+        reasons.append(f"{mismatches} reconcile mismatch(es): {kinds}")
+    if orch.reconciler.passes and orch.reconciler.last_ok_step is None:
+        reasons.append("no reconcile pass was clean")
+    if orch.book.open:
+        reasons.append(f"{len(orch.book.open)} order(s) still open")
+    status = HealthStatus.FAILED if failed else HealthStatus.DEGRADED if reasons else HealthStatus.OK
+    return HealthSnapshot(
+        run_id=run_id,
+        scenario=orch.scenario.name,
+        seed=orch.scenario.seed,
+        orchestrator_state=state,
+        last_audit_event_ts=_seconds(collector.value("last_audit_event_ts")),
+        reconciler_last_ok_ts=_seconds(collector.value("reconciler_last_ok_ts")),
+        safety_rail_trips_total=trips,
+        status=status,
+        reasons=reasons,
+    )
+
+
+def build_status(
+    orch: Orchestrator,
+    *,
+    run_id: str,
+    last_events: LastEvents,
+    preflight: list[PreflightCheck],
+) -> StatusSnapshot:
+    book = orch.book
+    open_docs: list[Order] = []
+    for rec in book.open_orders():
+        if len(open_docs) >= OPEN_ORDERS_LISTED:
+            break
+        open_docs.append(
+            Order(
+                order_id=rec.order_id,
+                broker_order_id=rec.broker_order_id,
+                instrument=rec.instrument,
+                side=rec.side,
+                order_type=rec.order_type,
+                qty=rec.qty,
+                limit_price=rec.limit_price,
+                filled_qty=rec.filled_qty,
+                state=rec.state,
+                created_step=rec.created_step,
+            )
+        )
+    rec_ = orch.reconciler
+    last_ok = rec_.last_ok_step
+    return StatusSnapshot(
+        run_id=run_id,
+        scenario=orch.scenario.name,
+        seed=orch.scenario.seed,
+        session=SessionSummary(
+            state=orch.state,
+            steps_planned=orch.scenario.steps,
+            steps_run=orch.steps_run,
+            ended_ts=orch.clock.now(),
+            preflight=preflight,
+        ),
+        orders=OrderSummary(
+            placed=book.placed,
+            open=len(book.open),
+            by_state={state: book.state_counts[state] for state in OrderState},
+            filled_qty=book.filled_qty_total,
+        ),
+        open_orders=open_docs,
+        positions=dict(sorted(book.positions.items())),
+        cash=book.cash,
+        reconcile=ReconcileSummary(
+            passes=rec_.passes,
+            clean_passes=rec_.clean_passes,
+            mismatches_total=rec_.total,
+            mismatches={k.value: n for k, n in sorted(rec_.counts.items(), key=lambda kv: kv[0].value)},
+            last_ok_ts=None if last_ok is None else (orch.clock.epoch_ms + last_ok * orch.clock.step_ms) / 1000,
+        ),
+        rail_trips=[RailTripDoc(rail=t.rail.value, detail=t.detail, step=t.step) for t in orch.rails.trips],
+        last_events=[event_document(e, run_id) for e in last_events.events],
+    )
+
+
+def build_metrics(orch: Orchestrator, collector: MetricsCollector, *, run_id: str) -> MetricsSnapshot:
+    return MetricsSnapshot.model_validate(
+        {
+            "run_id": run_id,
+            "scenario": orch.scenario.name,
+            "seed": orch.scenario.seed,
+            "metrics": collector.families(),
+        }
+    )
+
+
+def _series_name(name: str, labels: dict[str, str]) -> str:
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return f"{name}{{{inner}}}"
+
+
+def build_report(health: HealthSnapshot, status: StatusSnapshot, metrics: MetricsSnapshot) -> dict[str, Any]:
+    """The normalized report a golden file holds: behaviour only, no run id, no noise.
+
+    Counters appear as ``name{label="value"}: n`` (non-zero series only) so a changed
+    count is one changed line in a review diff.
+    """
+    counters: dict[str, int | float] = {}
+    for family in metrics.metrics:
+        if family.type != "counter":
+            continue
+        for sample in family.samples:
+            if sample.value:
+                counters[_series_name(family.name, sample.labels)] = sample.value
+    by_state = {state.value: n for state, n in status.orders.by_state.items() if n}
+    report = {
+        "schema": REPORT_SCHEMA,
+        "scenario": status.scenario,
+        "seed": status.seed,
+        "steps": {"planned": status.session.steps_planned, "run": status.session.steps_run},
+        "final_state": status.session.state.value,
+        "health": {"status": health.status.value, "reasons": list(health.reasons)},
+        "orders": {
+            "placed": status.orders.placed,
+            "open": status.orders.open,
+            "by_state": by_state,
+            "filled_qty": status.orders.filled_qty,
+        },
+        "positions": dict(status.positions),
+        "cash": status.cash,
+        "reconcile": {
+            "passes": status.reconcile.passes,
+            "clean_passes": status.reconcile.clean_passes,
+            "mismatches": dict(status.reconcile.mismatches),
+        },
+        "rail_trips": [{"rail": t.rail, "step": t.step} for t in status.rail_trips],
+        "counters": counters,
+    }
+    data: dict[str, Any] = to_jsonable(report)
+    return data

@@ -1,0 +1,234 @@
+"""Deterministic, atomic snapshot files in the DESIGN.md layout.
+
+Every file goes through canonical JSON (or a deterministic renderer) and is written to a
+temporary file in the same directory, fsynced and renamed over the target, so an
+interrupted write never leaves a half file. Session files are built from the per-run files
+on disk, sorted by run id, so a serial run and a pytest-xdist run (where workers write
+their own runs and the controller writes the session files) produce the same bytes.
+
+    DIR/dryrun_health_snapshot.json   every run keyed by run id, plus a session roll-up
+    DIR/dryrun_status_snapshot.json
+    DIR/dryrun_status_snapshot.md     the report a person reads
+    DIR/dryrun_metrics_snapshot.json
+    DIR/dryrun_metrics.prom           Prometheus text (textfile-collector style)
+    DIR/index.json                    manifest: runs, outcome, schemas, sha256 of every file
+    DIR/runs/<run_id>/health.json, status.json, metrics.json, report.json,
+                     events.jsonl, audit.jsonl
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from .canonical import dumps
+
+__all__ = [
+    "INDEX_FILE",
+    "RUN_FILES",
+    "SESSION_FILES",
+    "atomic_write_text",
+    "read_run_documents",
+    "remove_stale_runs",
+    "run_dir",
+    "sha256_file",
+    "write_json",
+    "write_session",
+]
+
+HEALTH_FILE: Final = "dryrun_health_snapshot.json"
+STATUS_FILE: Final = "dryrun_status_snapshot.json"
+STATUS_MD_FILE: Final = "dryrun_status_snapshot.md"
+METRICS_FILE: Final = "dryrun_metrics_snapshot.json"
+PROM_FILE: Final = "dryrun_metrics.prom"
+INDEX_FILE: Final = "index.json"
+SESSION_FILES: Final = (HEALTH_FILE, STATUS_FILE, STATUS_MD_FILE, METRICS_FILE, PROM_FILE)
+RUN_FILES: Final = ("health.json", "status.json", "metrics.json", "report.json", "events.jsonl", "audit.jsonl")
+RUNS_DIR: Final = "runs"
+
+HEALTH_SESSION_SCHEMA: Final = "peak-dryrun/health-session/v1"
+STATUS_SESSION_SCHEMA: Final = "peak-dryrun/status-session/v1"
+METRICS_SESSION_SCHEMA: Final = "peak-dryrun/metrics-session/v1"
+INDEX_SCHEMA: Final = "peak-dryrun/index/v1"
+_STATUS_RANK: Final = {"ok": 0, "degraded": 1, "failed": 2}
+
+
+def run_dir(out_dir: Path, run_id: str) -> Path:
+    return out_dir / RUNS_DIR / run_id
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename (never a half file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, dumps(data))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_run_documents(out_dir: Path, run_id: str) -> dict[str, Any]:
+    """The health, status, metrics and report documents of one run, as JSON data."""
+    base = run_dir(out_dir, run_id)
+    docs = {}
+    for name in ("health", "status", "metrics", "report"):
+        with open(base / f"{name}.json", encoding="utf-8") as fh:
+            docs[name] = json.load(fh)
+    return docs
+
+
+def remove_stale_runs(out_dir: Path, keep: Iterable[str]) -> list[str]:
+    """Remove run directories of earlier sessions (only ones that hold our files)."""
+    runs = out_dir / RUNS_DIR
+    if not runs.is_dir():
+        return []
+    keep = set(keep)
+    removed = []
+    for child in sorted(runs.iterdir()):
+        if child.name in keep or not child.is_dir():
+            continue
+        if (child / "health.json").exists() or (child / "events.jsonl").exists() or not any(child.iterdir()):
+            shutil.rmtree(child)
+            removed.append(child.name)
+    return removed
+
+
+def _worst(statuses: Iterable[str]) -> str:
+    return max(statuses, key=lambda s: _STATUS_RANK.get(s, 3), default="ok")
+
+
+def _count(values: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for value in values:
+        out[value] = out.get(value, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def session_metric_families(runs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per-run metric families merged into one family per metric with a ``run`` label."""
+    merged: dict[str, dict[str, Any]] = {}
+    for run_id, docs in runs.items():
+        for family in docs["metrics"]["metrics"]:
+            target = merged.setdefault(
+                family["name"],
+                {
+                    "name": family["name"],
+                    "type": family["type"],
+                    "help": family["help"],
+                    "labels": ["run", *family["labels"]],
+                    "samples": [],
+                },
+            )
+            for sample in family["samples"]:
+                target["samples"].append({"labels": {"run": run_id, **sample["labels"]}, "value": sample["value"]})
+    return list(merged.values())
+
+
+def _totals(families: Sequence[Mapping[str, Any]]) -> dict[str, int | float]:
+    """Counters summed over every run of the session, per label set."""
+    totals: dict[str, int | float] = {}
+    for family in families:
+        if family["type"] != "counter":
+            continue
+        for sample in family["samples"]:
+            labels = {k: v for k, v in sample["labels"].items() if k != "run"}
+            inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            key = f"{family['name']}{{{inner}}}" if inner else family["name"]
+            totals[key] = totals.get(key, 0) + sample["value"]
+    return dict(sorted(totals.items()))
+
+
+def write_session(out_dir: Path, run_ids: Sequence[str], *, problems: Sequence[str] = ()) -> Path:
+    """Write the session files for ``run_ids`` (read back from disk) and the index.
+
+    ``problems`` (for example a crashed xdist worker) are recorded in the index and mark the
+    session incomplete instead of passing a partial session off as complete.
+    """
+    from .markdown import render_markdown
+    from .metrics import render_prometheus
+
+    ids = sorted(set(run_ids))
+    runs = {run_id: read_run_documents(out_dir, run_id) for run_id in ids}
+    statuses = [docs["health"]["status"] for docs in runs.values()]
+    states = [docs["health"]["orchestrator_state"] for docs in runs.values()]
+    summary = {
+        "runs": len(ids),
+        "status": _worst(statuses) if not problems else "failed",
+        "by_status": _count(statuses),
+        "by_state": _count(states),
+        "complete": not problems,
+    }
+    families = session_metric_families(runs)
+    write_json(
+        out_dir / HEALTH_FILE,
+        {"schema": HEALTH_SESSION_SCHEMA, "session": summary, "runs": {i: d["health"] for i, d in runs.items()}},
+    )
+    write_json(
+        out_dir / STATUS_FILE,
+        {"schema": STATUS_SESSION_SCHEMA, "session": summary, "runs": {i: d["status"] for i, d in runs.items()}},
+    )
+    write_json(
+        out_dir / METRICS_FILE,
+        {
+            "schema": METRICS_SESSION_SCHEMA,
+            "session": {**summary, "counters": _totals(families)},
+            "runs": {i: d["metrics"] for i, d in runs.items()},
+        },
+    )
+    atomic_write_text(out_dir / PROM_FILE, render_prometheus(families))
+    atomic_write_text(out_dir / STATUS_MD_FILE, render_markdown(summary, runs, problems=problems))
+    files: dict[str, str] = {}
+    for name in SESSION_FILES:
+        files[name] = sha256_file(out_dir / name)
+    for run_id in ids:
+        for name in RUN_FILES:
+            path = run_dir(out_dir, run_id) / name
+            if path.exists():
+                files[f"{RUNS_DIR}/{run_id}/{name}"] = sha256_file(path)
+    from .snapshots import SCHEMA_IDS
+
+    index = {
+        "schema": INDEX_SCHEMA,
+        "complete": not problems,
+        "problems": list(problems),
+        "session": summary,
+        "schemas": dict(sorted(SCHEMA_IDS.items())),
+        "runs": [
+            {
+                "run_id": run_id,
+                "dir": f"{RUNS_DIR}/{run_id}",
+                "scenario": docs["health"]["scenario"],
+                "seed": docs["health"]["seed"],
+                "state": docs["health"]["orchestrator_state"],
+                "status": docs["health"]["status"],
+            }
+            for run_id, docs in runs.items()
+        ],
+        "files": dict(sorted(files.items())),
+    }
+    write_json(out_dir / INDEX_FILE, index)
+    return out_dir / STATUS_MD_FILE

@@ -1,0 +1,79 @@
+"""Hook specifications of pytest-peak-dryrun (registered in ``pytest_addhooks``).
+
+Implement any of them in a ``conftest.py`` or a plugin of your own. They are do-nothing
+specifications: the docstrings are the contract.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .core.broker import Broker
+    from .core.clock import SimClock
+    from .core.events import EventRecord
+    from .core.scenario import Scenario
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_dryrun_make_broker(config: pytest.Config, scenario: Scenario, clock: SimClock) -> Broker | None:
+    """Make the broker a dry run talks to.
+
+    Called once per dry run (and by the ``mock_broker`` fixture) with the run's scenario and
+    simulated clock. Return your own adapter (anything that satisfies
+    :class:`pytest_peak_dryrun.Broker` and declares ``dry_run = True``) to run every dry run
+    of the suite against it; return ``None`` to leave the choice to the next
+    implementation. The first non-``None`` result wins (``firstresult``); the plugin's own
+    implementation, which runs last, returns a :class:`~pytest_peak_dryrun.MockBroker`
+    configured from the scenario.
+
+    Example::
+
+        def pytest_dryrun_make_broker(config, scenario, clock):
+            return MyAdapter(MockBroker(scenario.broker_config(), clock=clock))
+    """
+
+
+def pytest_dryrun_event(config: pytest.Config, run_id: str, event: EventRecord) -> None:
+    """Observe every event of every dry run, in order, as it happens.
+
+    ``event`` has ``seq``, ``ts`` (simulated seconds), ``kind`` and ``payload`` (already
+    redacted). Only called when at least one plugin implements it, so an unused hook costs
+    nothing on the hot path. Do not mutate the event.
+
+    Example::
+
+        def pytest_dryrun_event(config, run_id, event):
+            if event.kind == "rail_trip":
+                print(run_id, event.payload["rail"])
+    """
+
+
+def pytest_dryrun_modify_report(config: pytest.Config, run_id: str, report: dict[str, Any]) -> None:
+    """Change a run's normalized report in place before it is written and compared.
+
+    The report is plain JSON data (the dict a golden file holds). Typical use: drop a field
+    your suite does not want reviewed, or add a figure of your own.
+
+    Example::
+
+        def pytest_dryrun_modify_report(config, run_id, report):
+            report.pop("cash", None)
+    """
+
+
+def pytest_dryrun_snapshots_written(config: pytest.Config, out_dir: Path, files: list[Path]) -> None:
+    """React after the session's snapshot files were written under ``--dryrun-snapshot``.
+
+    Called once per session on the controller (never on an xdist worker), with the
+    snapshot directory and every file written in it (sorted). Typical use: upload or
+    attach the report in CI.
+
+    Example::
+
+        def pytest_dryrun_snapshots_written(config, out_dir, files):
+            print("report:", out_dir / "dryrun_status_snapshot.md")
+    """

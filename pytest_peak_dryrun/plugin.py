@@ -1,0 +1,431 @@
+"""pytest entry point (``pytest11: peak_dryrun``): options, ini, marker, fixtures, hooks.
+
+This module only wires. It imports pytest and the standard library at module level and
+nothing else: every pytest run in an environment with the plugin installed pays for this
+import, so the core (and pydantic, prometheus_client, syrupy behind it) loads inside the
+fixture or hook that needs it. Disable the plugin with ``-p no:peak_dryrun``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ._session import RUNS_KEY, SESSION_KEY, WORKER_OUTPUT_KEY, DryRunSession
+
+if TYPE_CHECKING:
+    from syrupy.assertion import SnapshotAssertion
+
+    from .core.broker import Broker
+    from .core.clock import SimClock
+    from .core.dryrun import DryRunResult
+    from .core.events import AuditLog
+    from .core.metrics import MetricsCollector
+    from .core.orchestrator import DryRunConfig, Orchestrator
+    from .core.scenario import Scenario
+
+MARKER = (
+    "dryrun(scenario='happy_path', *, seed=None, steps=None): run this test's dry run "
+    "(fixtures dryrun, run_dryrun, orchestrator, mock_broker) with the named built-in scenario, "
+    "a path to a .toml/.json scenario file (relative to the test file) or a Scenario object; "
+    "seed and steps override the scenario's."
+)
+DEFAULT_MAX_STEPS = 1_000_000
+#: Using any of these (or the marker) puts the test under the NO-LIVE network guard.
+DRYRUN_FIXTURES = frozenset(
+    {
+        "dryrun",
+        "run_dryrun",
+        "orchestrator",
+        "mock_broker",
+        "dryrun_scenario",
+        "sim_clock",
+        "metrics_collector",
+        "audit_log",
+        "dryrun_config",
+        "dryrun_snapshot",
+        "dryrun_network_guard",
+    }
+)
+
+
+def _seed(value: str) -> int:
+    try:
+        return int(value, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--dryrun-seed expects an integer such as 42, got {value!r}") from None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("peak-dryrun", "deterministic trading dry runs (pytest-peak-dryrun)")
+    group.addoption(
+        "--dryrun-snapshot",
+        dest="dryrun_snapshot",
+        metavar="DIR",
+        default=None,
+        help="write health/status/metrics snapshot files of every dry run under DIR (ini: dryrun_snapshot_dir).",
+    )
+    group.addoption(
+        "--dryrun-seed",
+        dest="dryrun_seed",
+        metavar="N",
+        type=_seed,
+        default=None,
+        help="override the seed of every dry-run scenario in this session.",
+    )
+    parser.addini("dryrun_snapshot_dir", "default for --dryrun-snapshot (relative to the rootdir).", default=None)
+    parser.addini(
+        "dryrun_max_steps",
+        f"refuse scenarios with more steps than this (default {DEFAULT_MAX_STEPS}).",
+        default=str(DEFAULT_MAX_STEPS),
+    )
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def _snapshot_dir(config: pytest.Config) -> Path | None:
+    option = config.getoption("dryrun_snapshot")
+    if option:
+        path = Path(option)
+        base = config.invocation_params.dir
+    else:
+        ini = config.getini("dryrun_snapshot_dir")
+        if not ini:
+            return None
+        path = Path(str(ini))
+        base = config.rootpath
+    path = path if path.is_absolute() else base / path
+    if path.exists() and not path.is_dir():
+        raise pytest.UsageError(f"--dryrun-snapshot: {path} exists and is not a directory; pass a directory path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"--dryrun-snapshot: cannot create directory {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _max_steps(config: pytest.Config) -> int:
+    raw = config.getini("dryrun_max_steps")
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise pytest.UsageError(f"ini dryrun_max_steps must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise pytest.UsageError(f"ini dryrun_max_steps must be >= 0, got {value}")
+    return value
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER)
+    config.stash[SESSION_KEY] = DryRunSession(
+        config=config,
+        out_dir=_snapshot_dir(config),
+        seed=config.getoption("dryrun_seed"),
+        max_steps=_max_steps(config),
+    )
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(config), "peak_dryrun_xdist")
+    config.pluginmanager.register(_JsonReportHooks(config), "peak_dryrun_json_report")
+
+
+class _XdistHooks:
+    """Registered only when pytest-xdist is present: its hooks are unknown otherwise."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        session = self._config.stash[SESSION_KEY]
+        output = getattr(node, "workeroutput", {}) or {}
+        worker_id = getattr(getattr(node, "gateway", None), "id", "?")
+        session.merge_worker_output(str(worker_id), output.get(WORKER_OUTPUT_KEY), error)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_dryrun_make_broker(config: pytest.Config, scenario: Scenario, clock: SimClock) -> Broker:
+    """The default broker: a MockBroker configured from the scenario."""
+    from .core.broker import MockBroker
+
+    return MockBroker(scenario.broker_config(), clock=clock)
+
+
+# -- NO-LIVE: the network guard around every dry-run test ------------------------------------
+
+_GUARD_KEY = pytest.StashKey[Any]()
+
+
+def _is_dryrun_item(item: pytest.Item) -> bool:
+    if getattr(item, "is_dryrun_item", False) or item.get_closest_marker("dryrun") is not None:
+        return True
+    return not DRYRUN_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _is_dryrun_item(item):
+        from .netguard import NetworkGuard
+
+        item.stash[_GUARD_KEY] = NetworkGuard().install()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        guard = item.stash.get(_GUARD_KEY, None)
+        if guard is not None:
+            guard.uninstall()
+            del item.stash[_GUARD_KEY]
+            if guard.attempts:
+                pytest.fail(
+                    f"{item.nodeid}: NoLiveError: {len(guard.attempts)} blocked network attempt(s) "
+                    f"({'; '.join(guard.attempts)}); the test passed only because its code swallowed "
+                    "the error. Call dryrun_network_guard.acknowledge() in a test that expects the block.",
+                    pytrace=False,
+                )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return
+    if state.is_worker:
+        session.config.workeroutput[WORKER_OUTPUT_KEY] = state.to_worker_output()  # type: ignore[attr-defined]
+        return
+    state.finish()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    state = terminalreporter.config.stash.get(SESSION_KEY, None)
+    lines = state.terminal_lines() if state is not None else []
+    if lines:
+        terminalreporter.write_sep("=", "dry-run snapshots")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+# -- pytest-json-report (its hooks exist only when it is active: PITFALLS 1) ------------------
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_json_runtest_metadata(item: pytest.Item, call: pytest.CallInfo[None]) -> dict[str, Any]:
+    if call.when != "call":
+        return {}
+    runs = item.stash.get(RUNS_KEY, None)
+    return {"dryrun": runs} if runs else {}
+
+
+class _JsonReportHooks:
+    """Needs the config, which pytest_json_modifyreport does not receive."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
+        state = self._config.stash[SESSION_KEY]
+        json_report["dryrun"] = {
+            "snapshot_dir": None if state.out_dir is None else str(state.out_dir),
+            "report": None if state.out_dir is None else str(state.out_dir / "dryrun_status_snapshot.md"),
+            "runs": len(state.summaries),
+            "problems": list(state.problems),
+        }
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dryrun_network_guard(request: pytest.FixtureRequest) -> Any:
+    """The active NO-LIVE guard of this test (``.attempts`` lists what it blocked).
+
+    Blocked attempts fail the test at teardown even if its code swallowed the
+    ``NoLiveError``; a test that expects the block acknowledges it::
+
+        def test_never_reaches_the_venue(dryrun, dryrun_network_guard):
+            with pytest.raises(NoLiveError):
+                socket.create_connection(("broker.example", 443))
+            dryrun_network_guard.acknowledge()
+    """
+    guard = request.node.stash.get(_GUARD_KEY, None)
+    if guard is None:  # pragma: no cover - the fixture name itself triggers the guard
+        from .netguard import NetworkGuard
+
+        guard = request.node.stash[_GUARD_KEY] = NetworkGuard().install()
+    return guard
+
+
+@pytest.fixture
+def dryrun_config(pytestconfig: pytest.Config) -> DryRunConfig:
+    """Session settings that are not part of a scenario (live trading is impossible by type).
+
+    Override it in a conftest to restrict the instrument allowlist::
+
+        @pytest.fixture
+        def dryrun_config():
+            return DryRunConfig(instrument_allowlist=("DEMO-EUR",))
+    """
+    from .core.orchestrator import DryRunConfig
+
+    return DryRunConfig(max_steps=pytestconfig.stash[SESSION_KEY].max_steps)
+
+
+@pytest.fixture
+def dryrun_scenario(request: pytest.FixtureRequest) -> Scenario:
+    """The Scenario named by the test's ``@pytest.mark.dryrun`` (default ``happy_path``).
+
+    ``--dryrun-seed`` overrides its seed.
+    """
+    __tracebackhide__ = True
+    from ._fixtures import marker_args, resolve_scenario
+    from .core.scenario import ScenarioError
+
+    args = marker_args(request.node)
+    try:
+        return resolve_scenario(
+            args.scenario,
+            base_dir=Path(request.node.path).parent,
+            seed=args.seed,
+            steps=args.steps,
+            session=request.config.stash[SESSION_KEY],
+        )
+    except ScenarioError as exc:
+        pytest.fail(f"{request.node.nodeid}: @pytest.mark.dryrun: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def sim_clock() -> SimClock:
+    """The simulated clock of the test's dry run (fixed epoch 2026-01-18, 1 s per step)."""
+    from .core.clock import SimClock
+
+    return SimClock()
+
+
+@pytest.fixture
+def mock_broker(
+    pytestconfig: pytest.Config, request: pytest.FixtureRequest, dryrun_scenario: Scenario, sim_clock: SimClock
+) -> Broker:
+    """The broker of the test's dry run: a MockBroker configured from the scenario.
+
+    Made by the ``pytest_dryrun_make_broker`` hook. Override this fixture in a conftest
+    (a MockBroker subclass, a wrapper, any object satisfying the Broker protocol and
+    declaring ``dry_run = True``) and ``orchestrator``, ``dryrun`` and ``run_dryrun`` use it::
+
+        @pytest.fixture
+        def mock_broker(sim_clock):
+            return MyAdapter(MockBroker(clock=sim_clock))
+    """
+    from ._fixtures import BROKER_FROM_HOOK, make_default_broker
+
+    broker = make_default_broker(pytestconfig, dryrun_scenario, sim_clock)
+    request.node.stash[BROKER_FROM_HOOK] = broker
+    return broker
+
+
+@pytest.fixture
+def metrics_collector() -> MetricsCollector:
+    """A MetricsCollector with the runbook's ten metrics; feed it events with ``on_event``."""
+    from .core.metrics import MetricsCollector
+
+    return MetricsCollector()
+
+
+@pytest.fixture
+def audit_log(request: pytest.FixtureRequest) -> AuditLog:
+    """An in-memory, hash-chained, redacted AuditLog for the test (``export_jsonl`` writes it)."""
+    from .core.dryrun import make_run_id
+    from .core.events import AuditLog
+
+    return AuditLog(make_run_id(request.node.nodeid))
+
+
+@pytest.fixture
+def orchestrator(
+    request: pytest.FixtureRequest,
+    dryrun_scenario: Scenario,
+    mock_broker: Broker,
+    sim_clock: SimClock,
+    dryrun_config: DryRunConfig,
+    metrics_collector: MetricsCollector,
+    audit_log: AuditLog,
+) -> Orchestrator:
+    """An Orchestrator for the test's scenario, not yet started: drive it yourself.
+
+    Its events feed ``metrics_collector`` and ``audit_log``::
+
+        def test_steps(orchestrator, metrics_collector):
+            assert orchestrator.preflight()
+            orchestrator.run(5)
+            orchestrator.stop()
+            assert metrics_collector.total("orders_place_total") > 0
+    """
+    from .core.broker import MockBroker
+    from .core.events import EventStream
+    from .core.orchestrator import Orchestrator
+
+    clock = getattr(mock_broker, "clock", sim_clock)
+    stream = EventStream(audit_log.run_id, clock)
+    stream.subscribe(metrics_collector.on_event)
+    stream.subscribe(audit_log)
+    if isinstance(mock_broker, MockBroker) and mock_broker.emit is None:
+        mock_broker.emit = stream.emit
+    return Orchestrator(dryrun_scenario, broker=mock_broker, clock=clock, stream=stream, config=dryrun_config)
+
+
+@pytest.fixture
+def run_dryrun(
+    request: pytest.FixtureRequest, dryrun_config: DryRunConfig, dryrun_scenario: Scenario
+) -> Callable[..., DryRunResult]:
+    """Factory: ``run_dryrun(scenario=..., seed=..., steps=..., broker=...)`` runs one dry run.
+
+    Returns a result like ``dryrun``'s. Every call is written under ``--dryrun-snapshot``
+    with its own stable run id (the test's, then ``-2``, ``-3``, ...)::
+
+        def test_two_seeds(run_dryrun):
+            a = run_dryrun("failure_matrix", seed=1)
+            b = run_dryrun("failure_matrix", seed=2)
+            assert a.state == b.state
+    """
+    from ._fixtures import DryRunFactory
+
+    return DryRunFactory(request, dryrun_config=dryrun_config, scenario=dryrun_scenario)
+
+
+@pytest.fixture
+def dryrun(run_dryrun: Callable[..., DryRunResult]) -> DryRunResult:
+    """Run the scenario named by ``@pytest.mark.dryrun`` end to end and return the result.
+
+    The result has ``.run_id``, ``.health``, ``.status``, ``.metrics`` (pydantic models),
+    ``.events`` and ``.report`` (the normalized report golden files hold)::
+
+        @pytest.mark.dryrun("happy_path")
+        def test_happy(dryrun, dryrun_snapshot):
+            assert dryrun.health.status == "ok"
+            assert dryrun_snapshot == dryrun.report
+    """
+    return run_dryrun()
+
+
+@pytest.fixture
+def dryrun_snapshot(request: pytest.FixtureRequest) -> SnapshotAssertion:
+    """syrupy's ``snapshot`` with the plugin's golden-report extension.
+
+    Golden files are canonical JSON under ``__dryrun_snapshots__/<test file>/``;
+    ``pytest --snapshot-update`` writes them::
+
+        assert dryrun_snapshot == dryrun.report
+    """
+    from .snapshot_ext import DryRunReportExtension
+
+    snapshot: SnapshotAssertion = request.getfixturevalue("snapshot")
+    return snapshot.use_extension(DryRunReportExtension)
