@@ -19,7 +19,7 @@ from ._session import RUNS_KEY, SESSION_KEY, DryRunSession
 from .core.broker import Broker, MockBroker
 from .core.clock import SimClock
 from .core.dryrun import DryRunResult, run_scenario
-from .core.events import EventRecord
+from .core.events import EventListener, EventRecord
 from .core.orchestrator import DryRunConfig
 from .core.scenario import Scenario, ScenarioError, builtin_scenario, load_scenario
 
@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_SCENARIO",
     "DryRunFactory",
     "MarkerArgs",
+    "execute_dryrun",
     "make_default_broker",
     "marker_args",
     "resolve_scenario",
@@ -117,11 +118,56 @@ def resolve_scenario(
     return scenario.with_overrides(seed=seed, steps=steps) if seed is not None or steps is not None else scenario
 
 
-def make_default_broker(config: pytest.Config, scenario: Scenario, clock: SimClock) -> Broker:
-    made: Broker | None = config.hook.pytest_dryrun_make_broker(config=config, scenario=scenario, clock=clock)
+def make_default_broker(node: pytest.Item, scenario: Scenario, clock: SimClock) -> Broker:
+    """The broker the ``pytest_dryrun_make_broker`` hook makes for ``node`` (conftest-scoped)."""
+    made: Broker | None = node.ihook.pytest_dryrun_make_broker(config=node.config, scenario=scenario, clock=clock)
     if made is None:  # only if someone unregistered the plugin's own implementation
         return MockBroker(scenario.broker_config(), clock=clock)
     return made
+
+
+def _listeners(config: pytest.Config, node: pytest.Item, run_id: str) -> list[EventListener]:
+    # node.ihook: a conftest's hooks apply to the tests of its own directory only.
+    hook = node.ihook.pytest_dryrun_event
+    if not hook.get_hookimpls():
+        return []  # nobody listens: keep the per-event hot path free of a hook call
+
+    def forward(event: EventRecord) -> None:
+        hook(config=config, run_id=run_id, event=event)
+
+    return [forward]
+
+
+def execute_dryrun(
+    config: pytest.Config,
+    node: pytest.Item,
+    scenario: Scenario,
+    *,
+    broker: Broker | None,
+    dryrun_config: DryRunConfig,
+) -> DryRunResult:
+    """Run one dry run for a test item: hooks, run id, files under DIR, session record."""
+    session = config.stash[SESSION_KEY]
+    run_id = session.next_run_id(node.nodeid)
+    if broker is None:
+        broker = make_default_broker(node, scenario, SimClock())
+
+    def modify(report: dict[str, Any]) -> dict[str, Any]:
+        node.ihook.pytest_dryrun_modify_report(config=config, run_id=run_id, report=report)
+        return report
+
+    result = run_scenario(
+        scenario,
+        run_id=run_id,
+        broker=broker,
+        config=dryrun_config,
+        out_dir=session.out_dir,
+        listeners=_listeners(config, node, run_id),
+        report_hook=modify,
+    )
+    summary = session.record(node.nodeid, result)
+    node.stash.setdefault(RUNS_KEY, []).append(summary)
+    return result
 
 
 class DryRunFactory:
@@ -142,17 +188,6 @@ class DryRunFactory:
         self._pristine: Any = None
         self.results: list[DryRunResult] = []
 
-    def _listeners(self, run_id: str) -> list[Any]:
-        hook = self._request.config.hook.pytest_dryrun_event
-        if not hook.get_hookimpls():
-            return []  # nobody listens: keep the per-event hot path free of a hook call
-        config = self._request.config
-
-        def forward(event: EventRecord) -> None:
-            hook(config=config, run_id=run_id, event=event)
-
-        return [forward]
-
     def _broker_for(self, scenario: Scenario) -> Broker:
         request = self._request
         fixture_broker: Broker = request.getfixturevalue("mock_broker")
@@ -160,7 +195,7 @@ class DryRunFactory:
         if not self._fixture_broker_used:
             self._fixture_broker_used = True
             if made_by_hook and scenario != self._default_scenario:
-                return make_default_broker(request.config, scenario, SimClock())
+                return make_default_broker(request.node, scenario, SimClock())
             if not made_by_hook:
                 try:
                     self._pristine = copy.deepcopy(fixture_broker)
@@ -168,7 +203,7 @@ class DryRunFactory:
                     self._pristine = exc
             return fixture_broker
         if made_by_hook:
-            return make_default_broker(request.config, scenario, SimClock())
+            return make_default_broker(request.node, scenario, SimClock())
         if isinstance(self._pristine, Exception):
             raise TypeError(
                 f"run_dryrun: the overridden mock_broker cannot be copied for a second run "
@@ -203,23 +238,6 @@ class DryRunFactory:
             )
         if broker is None:
             broker = self._broker_for(resolved)
-        run_id = self._session.next_run_id(node.nodeid)
-        config = request.config
-
-        def modify(report: dict[str, Any]) -> dict[str, Any]:
-            config.hook.pytest_dryrun_modify_report(config=config, run_id=run_id, report=report)
-            return report
-
-        result = run_scenario(
-            resolved,
-            run_id=run_id,
-            broker=broker,
-            config=self._config,
-            out_dir=self._session.out_dir,
-            listeners=self._listeners(run_id),
-            report_hook=modify,
-        )
-        summary = self._session.record(node.nodeid, result)
-        node.stash.setdefault(RUNS_KEY, []).append(summary)
+        result = execute_dryrun(request.config, node, resolved, broker=broker, dryrun_config=self._config)
         self.results.append(result)
         return result

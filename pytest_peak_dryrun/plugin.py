@@ -150,6 +150,17 @@ class _XdistHooks:
         session.merge_worker_output(str(worker_id), output.get(WORKER_OUTPUT_KEY), error)
 
 
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    name = file_path.name
+    # A cheap name check first: the collector module is imported only for real candidates.
+    if name.startswith("dryrun_") and name.endswith((".toml", ".json")):
+        from .collect import DryRunScenarioFile, is_scenario_file
+
+        if is_scenario_file(file_path):
+            return DryRunScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_dryrun_make_broker(config: pytest.Config, scenario: Scenario, clock: SimClock) -> Broker:
     """The default broker: a MockBroker configured from the scenario."""
@@ -312,9 +323,7 @@ def sim_clock() -> SimClock:
 
 
 @pytest.fixture
-def mock_broker(
-    pytestconfig: pytest.Config, request: pytest.FixtureRequest, dryrun_scenario: Scenario, sim_clock: SimClock
-) -> Broker:
+def mock_broker(request: pytest.FixtureRequest, dryrun_scenario: Scenario, sim_clock: SimClock) -> Broker:
     """The broker of the test's dry run: a MockBroker configured from the scenario.
 
     Made by the ``pytest_dryrun_make_broker`` hook. Override this fixture in a conftest
@@ -327,7 +336,7 @@ def mock_broker(
     """
     from ._fixtures import BROKER_FROM_HOOK, make_default_broker
 
-    broker = make_default_broker(pytestconfig, dryrun_scenario, sim_clock)
+    broker = make_default_broker(request.node, dryrun_scenario, sim_clock)
     request.node.stash[BROKER_FROM_HOOK] = broker
     return broker
 

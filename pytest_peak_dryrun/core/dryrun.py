@@ -45,7 +45,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 def make_run_id(name: str) -> str:
     """A stable, filesystem-safe run id from a test node id (or any name)."""
-    slug = _UNSAFE.sub("-", name.replace("::", "-")).strip("-.")
+    slug = _UNSAFE.sub("-", name.replace(".py::", "::").replace("::", "-")).strip("-.")
     slug = re.sub(r"-{2,}", "-", slug)
     return slug[:120] or "run"
 

@@ -1,0 +1,144 @@
+"""The broker contract: what the orchestrator relies on, as tests any adapter can run.
+
+Subclass :class:`BrokerContract` in a test module (its name must start with ``Test``) and
+provide the ``contract_broker`` fixture. Every test drives the adapter through the
+:class:`~pytest_peak_dryrun.Broker` protocol only and advances the shared simulated clock,
+so it holds for adapters with acknowledgement or fill latency (up to ``MAX_STEPS`` steps).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import pytest
+
+from ..core.broker import Broker, FillModel, MockBroker, MockBrokerConfig
+from ..core.clock import SimClock
+from ..core.errors import PermanentBrokerError, UnknownOrderError
+from ..core.model import Fill, Order, OrderRequest
+from ..core.orders import TERMINAL_STATES, OrderState, OrderType, Side
+
+__all__ = ["BrokerContract"]
+
+
+class BrokerContract:
+    """Contract tests for a :class:`~pytest_peak_dryrun.Broker` (see the module docstring)."""
+
+    #: Steps an adapter may take to acknowledge, fill or cancel an order.
+    MAX_STEPS: ClassVar[int] = 10
+    INSTRUMENT: ClassVar[str] = "DEMO-EUR"
+
+    @pytest.fixture
+    def contract_broker_config(self) -> MockBrokerConfig:
+        """The venue the contract expects: one instrument, market orders fill at once, limit
+        orders far from the price rest (the price-path fill model), no faults."""
+        return MockBrokerConfig(instruments={self.INSTRUMENT: Decimal("100.00")}, fill_model=FillModel.PRICE_PATH)
+
+    @pytest.fixture
+    def contract_broker(self, sim_clock: SimClock, contract_broker_config: MockBrokerConfig) -> Broker:
+        """Override this fixture with your adapter (the default is the MockBroker)."""
+        return MockBroker(contract_broker_config, clock=sim_clock)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def market(self, qty: str = "5", side: Side = Side.BUY) -> OrderRequest:
+        return OrderRequest(instrument=self.INSTRUMENT, side=side, qty=Decimal(qty))
+
+    def wait_for(self, broker: Broker, clock: SimClock, boid: str, states: frozenset[OrderState]) -> Order:
+        order = broker.query_order(boid)
+        for _ in range(self.MAX_STEPS):
+            if order.state in states:
+                return order
+            clock.advance_step()
+            order = broker.query_order(boid)
+        assert order.state in states, f"{boid} still {order.state.value} after {self.MAX_STEPS} steps"
+        return order
+
+    def all_fills(self, broker: Broker, cursor: int = 0) -> tuple[int, list[Fill]]:
+        cursor, fills = broker.iter_fills(cursor)
+        return cursor, list(fills)
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def test_satisfies_the_protocol_and_is_dry_run(self, contract_broker: Any) -> None:
+        assert isinstance(contract_broker, Broker)
+        assert isinstance(contract_broker, MockBroker) or getattr(contract_broker, "dry_run", False) is True, (
+            "a dry-run broker is a MockBroker or declares dry_run = True"
+        )
+
+    def test_place_returns_an_id_that_query_knows(self, contract_broker: Broker) -> None:
+        boid = contract_broker.place_order(self.market("3"), idempotency_key="contract-1")
+        assert isinstance(boid, str)
+        assert boid
+        order = contract_broker.query_order(boid)
+        assert order.broker_order_id == boid
+        assert (order.instrument, order.side, order.qty) == (self.INSTRUMENT, Side.BUY, Decimal("3"))
+
+    def test_same_idempotency_key_same_order_no_second_side_effect(
+        self, contract_broker: Broker, sim_clock: SimClock
+    ) -> None:
+        first = contract_broker.place_order(self.market("4"), idempotency_key="contract-idem")
+        second = contract_broker.place_order(self.market("4"), idempotency_key="contract-idem")
+        assert first == second
+        self.wait_for(contract_broker, sim_clock, first, frozenset({OrderState.FILLED}))
+        _, fills = self.all_fills(contract_broker)
+        assert sum(f.qty for f in fills if f.broker_order_id == first) == Decimal("4")
+
+    def test_market_order_fills_completely_once(self, contract_broker: Broker, sim_clock: SimClock) -> None:
+        boid = contract_broker.place_order(self.market("7"), idempotency_key="contract-fill")
+        order = self.wait_for(contract_broker, sim_clock, boid, frozenset({OrderState.FILLED}))
+        assert order.filled_qty == Decimal("7")
+        cursor, fills = self.all_fills(contract_broker)
+        mine = [f for f in fills if f.broker_order_id == boid]
+        assert sum(f.qty for f in mine) == Decimal("7")
+        assert len({f.fill_id for f in mine}) == len(mine), "fill ids must be unique"
+        again_cursor, again = self.all_fills(contract_broker, cursor)
+        assert again == [], "reading from the returned cursor gives nothing new"
+        assert again_cursor == cursor
+
+    def test_list_open_orders_is_deterministic(self, contract_broker: Broker) -> None:
+        request = OrderRequest(
+            instrument=self.INSTRUMENT,
+            side=Side.BUY,
+            qty=Decimal("1"),
+            order_type=OrderType.LIMIT,
+            limit_price=Decimal("1.00"),
+        )
+        ids = [contract_broker.place_order(request, idempotency_key=f"contract-open-{i}") for i in range(3)]
+        first = [o.broker_order_id for o in contract_broker.list_open_orders()]
+        second = [o.broker_order_id for o in contract_broker.list_open_orders()]
+        assert first == second
+        assert [i for i in first if i in ids] == ids, "open orders are listed in placement order"
+
+    def test_cancel_ends_in_a_terminal_state(self, contract_broker: Broker, sim_clock: SimClock) -> None:
+        request = OrderRequest(
+            instrument=self.INSTRUMENT,
+            side=Side.BUY,
+            qty=Decimal("2"),
+            order_type=OrderType.LIMIT,
+            limit_price=Decimal("1.00"),
+        )
+        boid = contract_broker.place_order(request, idempotency_key="contract-cancel")
+        contract_broker.cancel_order(boid)
+        order = self.wait_for(contract_broker, sim_clock, boid, frozenset(TERMINAL_STATES))
+        assert order.state in (OrderState.CANCELED, OrderState.FILLED)
+        assert boid not in [o.broker_order_id for o in contract_broker.list_open_orders()]
+
+    def test_unknown_order_ids_are_permanent_errors(self, contract_broker: Broker) -> None:
+        with pytest.raises(UnknownOrderError):
+            contract_broker.query_order("no-such-order")
+        with pytest.raises(UnknownOrderError):
+            contract_broker.cancel_order("no-such-order")
+
+    def test_invalid_requests_are_refused_permanently(self, contract_broker: Broker) -> None:
+        with pytest.raises(PermanentBrokerError):
+            contract_broker.place_order(self.market("0"), idempotency_key="contract-zero")
+        no_price = OrderRequest(
+            instrument=self.INSTRUMENT, side=Side.SELL, qty=Decimal("1"), order_type=OrderType.LIMIT
+        )
+        with pytest.raises(PermanentBrokerError):
+            contract_broker.place_order(no_price, idempotency_key="contract-no-price")
+        unknown = OrderRequest(instrument="NOT-LISTED", side=Side.BUY, qty=Decimal("1"))
+        with pytest.raises(PermanentBrokerError):
+            contract_broker.place_order(unknown, idempotency_key="contract-unknown")
