@@ -18,11 +18,20 @@ import pytest
 __all__ = ["GOLDEN_SUFFIX", "DryRunScenarioFile", "DryRunScenarioItem", "is_scenario_file"]
 
 GOLDEN_SUFFIX: Final = ".golden.json"
+#: The runbook's own output files share the ``dryrun_*.json`` pattern; they are not scenarios.
+SNAPSHOT_NAMES: Final = frozenset(
+    {"dryrun_health_snapshot.json", "dryrun_status_snapshot.json", "dryrun_metrics_snapshot.json"}
+)
 
 
 def is_scenario_file(path: Path) -> bool:
     name = path.name
-    return name.startswith("dryrun_") and name.endswith((".toml", ".json")) and not name.endswith(GOLDEN_SUFFIX)
+    return (
+        name.startswith("dryrun_")
+        and name.endswith((".toml", ".json"))
+        and not name.endswith(GOLDEN_SUFFIX)
+        and name not in SNAPSHOT_NAMES
+    )
 
 
 class ScenarioItemFailure(Exception):

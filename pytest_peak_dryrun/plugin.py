@@ -150,6 +150,14 @@ class _XdistHooks:
         session.merge_worker_output(str(worker_id), output.get(WORKER_OUTPUT_KEY), error)
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # Never collect from the snapshot directory (its files match dryrun_*.json).
+    state = config.stash.get(SESSION_KEY, None)
+    if state is not None and state.out_dir is not None and collection_path == state.out_dir:
+        return True
+    return None
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     name = file_path.name
     # A cheap name check first: the collector module is imported only for real candidates.

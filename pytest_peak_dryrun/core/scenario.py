@@ -206,10 +206,23 @@ class Scenario(BaseModel):
         return self
 
     def with_overrides(self, **changes: Any) -> Scenario:
-        """A validated copy with ``seed``, ``steps`` (or any field) replaced."""
+        """A validated copy with ``seed``, ``steps`` (or any field) replaced.
+
+        Fewer ``steps`` than the scenario has means "the first ``steps`` steps of it":
+        intents, cancels and faults scheduled later are dropped rather than refused.
+        """
         data = self.model_dump()
         data.update({k: v for k, v in changes.items() if v is not None})
-        return Scenario.model_validate(data)
+        steps = changes.get("steps")
+        if isinstance(steps, int) and steps < self.steps:
+            kept = [o for o in data["orders"] if o["step"] <= steps]
+            kept_ids = {o["id"] for o in kept if o["id"] is not None}
+            data["orders"] = kept
+            data["cancels"] = [c for c in data["cancels"] if c["step"] <= steps and c["order"] in kept_ids]
+            data["faults"] = [f for f in data["faults"] if f["step"] <= steps]
+            if data["kill_switch_at"] is not None and data["kill_switch_at"] > steps:
+                data["kill_switch_at"] = None
+        return parse_scenario(data, source=f"scenario {self.name!r} with {', '.join(sorted(changes))} overridden")
 
     def broker_config(self) -> MockBrokerConfig:
         return MockBrokerConfig(
@@ -280,7 +293,7 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
             out += f"[{part}]"
         else:
             out += f".{part}" if out else str(part)
-    return out or "<scenario>"
+    return out
 
 
 def parse_scenario(data: Any, *, source: str) -> Scenario:
@@ -296,7 +309,7 @@ def parse_scenario(data: Any, *, source: str) -> Scenario:
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field"
-            problems.append(f"{loc}: {msg}")
+            problems.append(f"{loc}: {msg}" if loc else msg)
         raise ScenarioError(source, problems) from None
 
 

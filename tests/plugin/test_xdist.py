@@ -1,0 +1,90 @@
+"""pytest-xdist: byte-identical files, workers write their runs, the controller the session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+MANY = """
+import pytest
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.dryrun("failure_matrix")
+def test_matrix(run_dryrun, seed):
+    run_dryrun(seed=seed)
+
+@pytest.mark.dryrun("tripwire")
+def test_trip(dryrun):
+    pass
+
+def test_scenario_names(run_dryrun):
+    run_dryrun("happy_path")
+    run_dryrun("partial_fills")
+"""
+
+
+def listing(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_two_workers_write_the_same_bytes_as_a_serial_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_many=MANY)
+    pytester.runpytest_subprocess("--dryrun-snapshot=serial", "-p", "no:xdist").assert_outcomes(passed=8)
+    result = pytester.runpytest_subprocess("--dryrun-snapshot=parallel", "-n", "2")
+    result.assert_outcomes(passed=8)
+    serial, parallel = listing(pytester.path / "serial"), listing(pytester.path / "parallel")
+    assert len(serial) == 7 + 9 * 6
+    assert parallel == serial
+    result.stdout.fnmatch_lines(
+        ["*dry-run snapshots*", f"report: {pytester.path / 'parallel'}/dryrun_status_snapshot.md"]
+    )
+
+
+def test_workers_write_only_their_runs_and_the_controller_the_session(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import os
+
+        def pytest_dryrun_snapshots_written(config, out_dir, files):
+            assert not hasattr(config, "workerinput"), "session files are the controller's job"
+            (out_dir.parent / "written-by").write_text("controller")
+        """
+    )
+    pytester.makepyfile(test_many=MANY)
+    pytester.runpytest_subprocess("--dryrun-snapshot=out", "-n", "2").assert_outcomes(passed=8)
+    assert (pytester.path / "written-by").read_text() == "controller"
+    index = json.loads((pytester.path / "out" / "index.json").read_text())
+    assert index["complete"] is True
+    assert len(index["runs"]) == 9
+
+
+def test_a_crashed_worker_marks_the_session_incomplete(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_crash="""
+        import os, pytest
+
+        def test_runs(run_dryrun):
+            run_dryrun()
+
+        def test_crash(run_dryrun):
+            run_dryrun("tripwire")
+            os._exit(3)
+        """
+    )
+    result = pytester.runpytest_subprocess("--dryrun-snapshot=out", "-n", "2", "--max-worker-restart=0")
+    index = json.loads((pytester.path / "out" / "index.json").read_text())
+    assert index["complete"] is False
+    assert any("crashed" in problem for problem in index["problems"]), index["problems"]
+    assert index["session"]["status"] == "failed"
+    result.stdout.fnmatch_lines(["PROBLEM: xdist worker * crashed*"])
+
+
+def test_without_xdist_the_plugin_registers_no_xdist_hooks(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a(dryrun):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:xdist", "--dryrun-snapshot=out")
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
