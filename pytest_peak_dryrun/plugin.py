@@ -109,7 +109,21 @@ def _snapshot_dir(config: pytest.Config) -> Path | None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise pytest.UsageError(f"--dryrun-snapshot: cannot create directory {path}: {exc.strerror or exc}") from None
+    _probe_writable(path)
     return path
+
+
+def _probe_writable(path: Path) -> None:
+    """Fail now, before any test runs, rather than after the first dry run."""
+    import os
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".peak-dryrun-probe-", dir=path)
+    except OSError as exc:
+        raise pytest.UsageError(f"--dryrun-snapshot: cannot write to directory {path}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _max_steps(config: pytest.Config) -> int:
@@ -214,10 +228,12 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
                 )
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(SESSION_KEY, None)
     if state is None:
         return
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        state.problems.append("session interrupted before every test ran")
     if state.is_worker:
         session.config.workeroutput[WORKER_OUTPUT_KEY] = state.to_worker_output()  # type: ignore[attr-defined]
         return
@@ -319,7 +335,8 @@ def dryrun_scenario(request: pytest.FixtureRequest) -> Scenario:
             session=request.config.stash[SESSION_KEY],
         )
     except ScenarioError as exc:
-        pytest.fail(f"{request.node.nodeid}: @pytest.mark.dryrun: {exc}", pytrace=False)
+        problem = str(exc)  # failed outside the except block: no chained traceback
+    pytest.fail(f"{request.node.nodeid}: @pytest.mark.dryrun: {problem}", pytrace=False)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ their own runs and the controller writes the session files) produce the same byt
     DIR/dryrun_health_snapshot.json   every run keyed by run id, plus a session roll-up
     DIR/dryrun_status_snapshot.json
     DIR/dryrun_status_snapshot.md     the report a person reads
+    DIR/dryrun_status_snapshot.html   the same report as one self-contained page (inline SVG)
     DIR/dryrun_metrics_snapshot.json
     DIR/dryrun_metrics.prom           Prometheus text (textfile-collector style)
     DIR/index.json                    manifest: runs, outcome, schemas, sha256 of every file
@@ -34,8 +35,11 @@ __all__ = [
     "RUN_FILES",
     "SESSION_FILES",
     "atomic_write_text",
+    "build_index",
     "read_run_documents",
+    "read_step_activity",
     "remove_stale_runs",
+    "render_session_files",
     "run_dir",
     "sha256_file",
     "write_json",
@@ -45,10 +49,11 @@ __all__ = [
 HEALTH_FILE: Final = "dryrun_health_snapshot.json"
 STATUS_FILE: Final = "dryrun_status_snapshot.json"
 STATUS_MD_FILE: Final = "dryrun_status_snapshot.md"
+STATUS_HTML_FILE: Final = "dryrun_status_snapshot.html"
 METRICS_FILE: Final = "dryrun_metrics_snapshot.json"
 PROM_FILE: Final = "dryrun_metrics.prom"
 INDEX_FILE: Final = "index.json"
-SESSION_FILES: Final = (HEALTH_FILE, STATUS_FILE, STATUS_MD_FILE, METRICS_FILE, PROM_FILE)
+SESSION_FILES: Final = (HEALTH_FILE, STATUS_FILE, STATUS_MD_FILE, STATUS_HTML_FILE, METRICS_FILE, PROM_FILE)
 RUN_FILES: Final = ("health.json", "status.json", "metrics.json", "report.json", "events.jsonl", "audit.jsonl")
 RUNS_DIR: Final = "runs"
 
@@ -162,12 +167,27 @@ def _totals(families: Sequence[Mapping[str, Any]]) -> dict[str, int | float]:
     return dict(sorted(totals.items()))
 
 
-def write_session(out_dir: Path, run_ids: Sequence[str], *, problems: Sequence[str] = ()) -> Path:
-    """Write the session files for ``run_ids`` (read back from disk) and the index.
+def read_step_activity(out_dir: Path, run_id: str, docs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Events per step of one run, streamed from its ``events.jsonl`` (empty if absent)."""
+    from .html import step_activity
 
-    ``problems`` (for example a crashed xdist worker) are recorded in the index and mark the
-    session incomplete instead of passing a partial session off as complete.
+    path = run_dir(out_dir, run_id) / "events.jsonl"
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8", newline="\n") as fh:
+        return step_activity(fh, last_ts=docs["health"]["last_audit_event_ts"])
+
+
+def render_session_files(
+    out_dir: Path, run_ids: Sequence[str], *, problems: Sequence[str] = ()
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, str]]:
+    """The session roll-up of ``run_ids`` (read back from disk), without writing anything.
+
+    Returns ``(summary, runs, texts)``: the session summary, the run documents by run id and
+    the text of every file in :data:`SESSION_FILES`. :func:`write_session` writes these
+    texts; ``peak-dryrun validate`` compares them with the files on disk.
     """
+    from .html import render_html
     from .markdown import render_markdown
     from .metrics import render_prometheus
 
@@ -183,39 +203,43 @@ def write_session(out_dir: Path, run_ids: Sequence[str], *, problems: Sequence[s
         "complete": not problems,
     }
     families = session_metric_families(runs)
-    write_json(
-        out_dir / HEALTH_FILE,
-        {"schema": HEALTH_SESSION_SCHEMA, "session": summary, "runs": {i: d["health"] for i, d in runs.items()}},
-    )
-    write_json(
-        out_dir / STATUS_FILE,
-        {"schema": STATUS_SESSION_SCHEMA, "session": summary, "runs": {i: d["status"] for i, d in runs.items()}},
-    )
-    write_json(
-        out_dir / METRICS_FILE,
-        {
-            "schema": METRICS_SESSION_SCHEMA,
-            "session": {**summary, "counters": _totals(families)},
-            "runs": {i: d["metrics"] for i, d in runs.items()},
-        },
-    )
-    atomic_write_text(out_dir / PROM_FILE, render_prometheus(families))
-    atomic_write_text(out_dir / STATUS_MD_FILE, render_markdown(summary, runs, problems=problems))
-    files: dict[str, str] = {}
-    for name in SESSION_FILES:
-        files[name] = sha256_file(out_dir / name)
-    for run_id in ids:
-        for name in RUN_FILES:
-            path = run_dir(out_dir, run_id) / name
-            if path.exists():
-                files[f"{RUNS_DIR}/{run_id}/{name}"] = sha256_file(path)
+    activity = {run_id: read_step_activity(out_dir, run_id, docs) for run_id, docs in runs.items()}
+    texts = {
+        HEALTH_FILE: dumps(
+            {"schema": HEALTH_SESSION_SCHEMA, "session": summary, "runs": {i: d["health"] for i, d in runs.items()}}
+        ),
+        STATUS_FILE: dumps(
+            {"schema": STATUS_SESSION_SCHEMA, "session": summary, "runs": {i: d["status"] for i, d in runs.items()}}
+        ),
+        STATUS_MD_FILE: render_markdown(summary, runs, problems=problems),
+        STATUS_HTML_FILE: render_html(summary, runs, problems=problems, activity=activity),
+        METRICS_FILE: dumps(
+            {
+                "schema": METRICS_SESSION_SCHEMA,
+                "session": {**summary, "counters": _totals(families)},
+                "runs": {i: d["metrics"] for i, d in runs.items()},
+            }
+        ),
+        PROM_FILE: render_prometheus(families),
+    }
+    return summary, runs, texts
+
+
+def build_index(
+    summary: Mapping[str, Any],
+    runs: Mapping[str, Mapping[str, Any]],
+    files: Mapping[str, str],
+    *,
+    problems: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The ``index.json`` document (``files`` maps relative paths to their sha256)."""
     from .snapshots import SCHEMA_IDS
 
-    index = {
+    return {
         "schema": INDEX_SCHEMA,
         "complete": not problems,
         "problems": list(problems),
-        "session": summary,
+        "session": dict(summary),
         "schemas": dict(sorted(SCHEMA_IDS.items())),
         "runs": [
             {
@@ -226,9 +250,28 @@ def write_session(out_dir: Path, run_ids: Sequence[str], *, problems: Sequence[s
                 "state": docs["health"]["orchestrator_state"],
                 "status": docs["health"]["status"],
             }
-            for run_id, docs in runs.items()
+            for run_id, docs in sorted(runs.items())
         ],
         "files": dict(sorted(files.items())),
     }
-    write_json(out_dir / INDEX_FILE, index)
+
+
+def write_session(out_dir: Path, run_ids: Sequence[str], *, problems: Sequence[str] = ()) -> Path:
+    """Write the session files for ``run_ids`` (read back from disk) and the index.
+
+    ``problems`` (for example a crashed xdist worker) are recorded in the index and mark the
+    session incomplete instead of passing a partial session off as complete.
+    """
+    summary, runs, texts = render_session_files(out_dir, run_ids, problems=problems)
+    for name in SESSION_FILES:
+        atomic_write_text(out_dir / name, texts[name])
+    files: dict[str, str] = {}
+    for name in SESSION_FILES:
+        files[name] = sha256_file(out_dir / name)
+    for run_id in runs:
+        for name in RUN_FILES:
+            path = run_dir(out_dir, run_id) / name
+            if path.exists():
+                files[f"{RUNS_DIR}/{run_id}/{name}"] = sha256_file(path)
+    write_json(out_dir / INDEX_FILE, build_index(summary, runs, files, problems=problems))
     return out_dir / STATUS_MD_FILE
