@@ -50,8 +50,7 @@ def main(argv: list[str]) -> None:
         compare_s = time.perf_counter() - start
     share = (write_s + compare_s) / run_s
     print(
-        f"{n} orders: run {run_s:.2f}s, session files {write_s * 1000:.1f}ms, "
-        f"golden compare {compare_s * 1000:.2f}ms"
+        f"{n} orders: run {run_s:.2f}s, session files {write_s * 1000:.1f}ms, golden compare {compare_s * 1000:.2f}ms"
     )
     print(f"snapshot writing + golden comparison = {share * 100:.2f}% of the run's own time")
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SUITE = '''
+SUITE = """
 import pytest
 from pytest_peak_dryrun import Scenario
 
@@ -29,7 +29,7 @@ SCENARIO = Scenario.model_validate({
 @pytest.mark.parametrize("seed", range(40))
 def test_dryrun(run_dryrun, seed):
     assert run_dryrun(SCENARIO, seed=seed).state == "STOPPED"
-'''
+"""
 
 
 def run(root: Path, *extra: str) -> float:

@@ -232,6 +232,9 @@ class MockBroker:
         self._due: dict[int, list[tuple[int, str]]] = {}
         self._next_id = 0
         self._processed_step = 0
+        # The step the venue is at: while catching up, the earlier step being replayed, so
+        # what happened then (a fill, an expiry) carries that step and not the caller's.
+        self._step = 0
         self._price_step = 0
         self._prices: dict[str, Decimal] = dict(self.config.instruments)
         self._fills: deque[Fill] = deque()
@@ -269,8 +272,10 @@ class MockBroker:
             raise _RAISING[fault](f"cancel {broker_order_id}: injected {fault.value}")
         venue = self._get(broker_order_id)
         rec = venue.rec
-        if rec.state is OrderState.PENDING_CANCEL:
-            pass  # a repeated cancel request is harmless
+        if rec.state is OrderState.PENDING_CANCEL or rec.state is OrderState.CANCELED:
+            # A repeated cancel request is harmless, also once the first one has completed:
+            # that is the retry after a cancel that timed out after the venue took it.
+            pass
         elif not rec.is_open:
             raise OrderRejectedError(
                 f"cancel {broker_order_id}: too late, order is {rec.state.value}", reason="too_late"
@@ -407,27 +412,33 @@ class MockBroker:
             candidates = [k for k in rate.kinds if op in FAULT_OPS[k]]
             if candidates:
                 chosen = self._rng.choice(candidates)
+                if chosen in _STREAM_FAULTS:
+                    # Like a scheduled one, a drawn fill-stream fault hits the next fill the
+                    # venue produces and is announced there; this call itself succeeds.
+                    self._armed_stream.append(chosen)
+                    return None
         if chosen is not None:
             self._announce(op, chosen)
         return chosen
 
     def _announce(self, op: BrokerOp, kind: FaultKind, **extra: str) -> None:
         if self.emit is not None:
-            self.emit("fault_injected", {"op": op.value, "fault": kind.value, "step": self.clock.step, **extra})
+            self.emit("fault_injected", {"op": op.value, "fault": kind.value, "step": self._step, **extra})
 
     def _catch_up(self) -> None:
         now = self.clock.step
         if now < self._processed_step:
             return
-        if self._schedule and self._schedule[0][0] <= now:
-            # arm fill-stream faults whose step has come, even if nobody reads fills yet
-            for rule in self._schedule:
-                if rule[0] > now:
-                    break
-                if rule[3] > 0 and rule[2] in _STREAM_FAULTS:
-                    self._armed_stream.extend([rule[2]] * rule[3])
-                    rule[3] = 0
         for step in range(self._processed_step, now + 1):
+            self._step = step
+            if self._schedule and self._schedule[0][0] <= step:
+                # arm fill-stream faults whose step has come, even if nobody reads fills yet
+                for rule in self._schedule:
+                    if rule[0] > step:
+                        break
+                    if rule[3] > 0 and rule[2] in _STREAM_FAULTS:
+                        self._armed_stream.extend([rule[2]] * rule[3])
+                        rule[3] = 0
             if step > self._price_step and self.config.fill_model is FillModel.PRICE_PATH:
                 self._price_step = step
                 self._move_prices()
@@ -507,7 +518,7 @@ class MockBroker:
             qty=qty,
             price=price,
             exec_seq=rec.last_exec_seq,
-            step=self.clock.step,
+            step=self._step,
         )
         self._deliver(fill)
 
@@ -521,7 +532,7 @@ class MockBroker:
                 return
             if self._held_fill is None:  # OUT_OF_ORDER_FILL: deliver after the next fill
                 self._held_fill = fill
-                self._held_step = self.clock.step
+                self._held_step = self._step
                 return
         self._append_fill(fill)
         if self._held_fill is not None and fill is not self._held_fill:
@@ -534,16 +545,16 @@ class MockBroker:
 
     def _append_fill(self, fill: Fill) -> None:
         self._fills.append(fill)
-        self._fill_steps.append(self.clock.step)
+        self._fill_steps.append(self._step)
 
     def _finish(self, venue: _VenueOrder, state: OrderState) -> None:
         rec = venue.rec
         rec.move_to(state)
-        rec.updated_step = self.clock.step
+        rec.updated_step = self._step
         boid = rec.broker_order_id or ""
         self._open.pop(boid, None)
         self._resting.pop(boid, None)
-        venue.terminal_step = self.clock.step
+        venue.terminal_step = self._step
         self._terminal.append(boid)
 
     def _move_prices(self) -> None:

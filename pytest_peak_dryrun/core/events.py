@@ -131,9 +131,21 @@ class Redactor:
                 out[key] = self.redact_text(value) if self._secrets else value
             elif isinstance(value, Mapping):
                 out[key] = self.redact(value)
+            elif isinstance(value, (list, tuple)):
+                out[key] = [self._redact_item(item) for item in value]
             else:
                 out[key] = value
         return out
+
+    def _redact_item(self, item: Any) -> Any:
+        """One element of a list value: a secret inside a list is still a secret."""
+        if isinstance(item, str):
+            return self.redact_text(item) if self._secrets else item
+        if isinstance(item, Mapping):
+            return self.redact(item)
+        if isinstance(item, (list, tuple)):
+            return [self._redact_item(inner) for inner in item]
+        return item
 
 
 class EventStream:

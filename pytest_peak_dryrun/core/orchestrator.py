@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .book import OrderBook
 from .broker import Broker, BrokerOp, MockBroker
 from .clock import SimClock
-from .errors import BrokerError, PermanentBrokerError, UnknownOrderError
+from .errors import BrokerError, PermanentBrokerError, RetryReason, UnknownOrderError
 from .events import EventStream
 from .model import Fill, Order
 from .orders import IllegalTransitionError, OrderRecord, OrderState
@@ -231,7 +231,10 @@ class Orchestrator:
                 break
             self._place(planned, step)
         for cancel in cancels:
-            order_id = self._intent_orders.get(cancel.intent_id)
+            if cancel.last:  # nothing refers to it again: keep memory flat on long runs
+                order_id = self._intent_orders.pop(cancel.intent_id, None)
+            else:
+                order_id = self._intent_orders.get(cancel.intent_id)
             rec = self.book.orders.get(order_id) if order_id else None
             if rec is not None and rec.is_open and not self.rails.tripped:
                 self._cancel(rec, step)
@@ -348,12 +351,19 @@ class Orchestrator:
         boid = rec.broker_order_id
         if boid is None:
             return
+        timed_out = False
+
+        def on_retry(op: str, reason: str, attempt: int, backoff_ms: int) -> None:
+            nonlocal timed_out
+            timed_out = timed_out or reason == RetryReason.TIMEOUT.value
+            self._on_retry(op, reason, attempt, backoff_ms)
+
         try:
             self.retry.call(
                 BrokerOp.CANCEL.value,
                 lambda: self.broker.cancel_order(boid),
                 clock=self.clock,
-                on_retry=self._on_retry,
+                on_retry=on_retry,
             )
         except PermanentBrokerError as exc:
             self.emit(
@@ -364,6 +374,11 @@ class Orchestrator:
             self.emit(
                 "order_cancel", {"order_id": rec.order_id, "outcome": Outcome.ERROR.value, "reason": exc.reason.value}
             )
+            if (timed_out or exc.reason is RetryReason.TIMEOUT) and rec.state is not OrderState.PENDING_CANCEL:
+                # A timeout means the venue may have taken the cancel: it is pending until the
+                # broker says otherwise, and the next sync learns the outcome (CANCELED, a fill
+                # that won, or the order still working: the cancel refused).
+                self._move(rec, OrderState.PENDING_CANCEL, step)
             return
         self.emit("order_cancel", {"order_id": rec.order_id, "outcome": Outcome.OK.value})
         if rec.state is not OrderState.PENDING_CANCEL:

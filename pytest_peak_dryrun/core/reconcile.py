@@ -133,6 +133,10 @@ class Reconciler:
         if state is OrderState.FILLED:
             return  # fills still on their way decide this; the fill stream will move it
         try:
+            if rec.state is OrderState.NEW and state is not OrderState.REJECTED:
+                # The broker acknowledged the order and we missed it (as in the orchestrator's
+                # sync): take the ack first, so a missed ack is not an illegal transition.
+                book.transition(rec, OrderState.ACK, step)
             book.transition(rec, state, step)
         except IllegalTransitionError as exc:
             self._on_illegal(rec.order_id, str(exc))

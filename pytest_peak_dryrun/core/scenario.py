@@ -135,10 +135,13 @@ class PlannedOrder:
 
 
 class PlannedCancel:
-    __slots__ = ("intent_id",)
+    """Cancel the order of ``intent_id``; ``last`` lets the orchestrator forget the mapping."""
 
-    def __init__(self, intent_id: str) -> None:
+    __slots__ = ("intent_id", "last")
+
+    def __init__(self, intent_id: str, *, last: bool = False) -> None:
         self.intent_id = intent_id
+        self.last = last
 
 
 class Scenario(BaseModel):
@@ -236,8 +239,11 @@ class Scenario(BaseModel):
     def plan(self) -> Iterator[tuple[int, list[PlannedOrder], list[PlannedCancel]]]:
         """Yield ``(step, places, cancels)`` for every step 1..steps, lazily."""
         by_step_place: dict[int, list[PlannedOrder]] = {}
+        referenced = {cancel.order for cancel in self.cancels}
         for intent in self.orders:
-            by_step_place.setdefault(intent.step, []).append(PlannedOrder(intent.id, intent.request()))
+            # Only intents a cancel refers to need their order id remembered.
+            intent_id = intent.id if intent.id in referenced else None
+            by_step_place.setdefault(intent.step, []).append(PlannedOrder(intent_id, intent.request()))
         by_step_cancel: dict[int, list[PlannedCancel]] = {}
         for cancel in self.cancels:
             by_step_cancel.setdefault(cancel.step, []).append(PlannedCancel(cancel.order))
@@ -254,10 +260,13 @@ class Scenario(BaseModel):
             active = gen is not None and gen.start_step <= step <= (gen.stop_step or self.steps)
             if gen is not None and active and (gen.probability >= 1.0 or rng.random() < gen.probability):
                 generated += 1
-                intent_id = f"gen-{generated}"
-                places.append(PlannedOrder(intent_id, _generated_request(gen, rng, symbols, self.instruments, tick)))
+                planned = PlannedOrder(None, _generated_request(gen, rng, symbols, self.instruments, tick))
+                places.append(planned)
                 if gen.cancel_share > 0 and rng.random() < gen.cancel_share:
-                    pending_cancels.setdefault(step + gen.cancel_after_steps, []).append(PlannedCancel(intent_id))
+                    planned.intent_id = f"gen-{generated}"
+                    pending_cancels.setdefault(step + gen.cancel_after_steps, []).append(
+                        PlannedCancel(planned.intent_id, last=True)
+                    )
             yield step, places, cancels
 
 

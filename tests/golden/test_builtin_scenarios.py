@@ -14,4 +14,3 @@ from pytest_peak_dryrun.core.scenario import BUILTIN_SCENARIOS
 def test_builtin_scenario_report(run_dryrun: Callable[..., Any], dryrun_snapshot: Any, name: str) -> None:
     result = run_dryrun(name)
     assert dryrun_snapshot == result.report
-

@@ -16,12 +16,22 @@ pytest_plugins = ["pytester"]
     [
         ("bad.json", '{"name": "x", "steps": 3,', "*bad.json: malformed JSON: Expecting * at line 1 column *"),
         ("bad.json", '{"name": "x", "steps": 3, "color": "red"}', "*bad.json: color: unknown field"),
-        ("bad.toml", 'name = "x"\nsteps = 3\n[rails]\nmax_order_qty = "lots"\n', "*bad.toml: rails.max_order_qty: Input should be a valid decimal"),
+        (
+            "bad.toml",
+            'name = "x"\nsteps = 3\n[rails]\nmax_order_qty = "lots"\n',
+            "*bad.toml: rails.max_order_qty: Input should be a valid decimal",
+        ),
         ("bad.toml", 'name = "x"\nsteps = -5\n', "*bad.toml: steps: Input should be greater than or equal to 0"),
-        ("bad.toml", "name = 'x'\nsteps = 3\n[[faults]]\nstep = 2\nop = 'place'\nkind = 'duplicate_fill'\n", "*bad.toml: faults?0?: fault 'duplicate_fill' cannot be attached to op 'place'; use op 'fills'"),
+        (
+            "bad.toml",
+            "name = 'x'\nsteps = 3\n[[faults]]\nstep = 2\nop = 'place'\nkind = 'duplicate_fill'\n",
+            "*bad.toml: faults?0?: fault 'duplicate_fill' cannot be attached to op 'place'; use op 'fills'",
+        ),
     ],
 )
-def test_a_bad_scenario_behind_the_marker_is_one_line(pytester: pytest.Pytester, name: str, text: str, line: str) -> None:
+def test_a_bad_scenario_behind_the_marker_is_one_line(
+    pytester: pytest.Pytester, name: str, text: str, line: str
+) -> None:
     (pytester.path / name).write_text(text)
     pytester.makepyfile(
         test_marked=f"""
@@ -44,7 +54,9 @@ def test_a_scenario_file_above_the_step_bound_fails_clearly(pytester: pytest.Pyt
     (pytester.path / "dryrun_long.toml").write_text('name = "long"\nsteps = 5000\n')
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*dryrun_long.toml: steps: 5000 is above the configured bound 100 (ini dryrun_max_steps)"])
+    result.stdout.fnmatch_lines(
+        ["*dryrun_long.toml: steps: 5000 is above the configured bound 100 (ini dryrun_max_steps)"]
+    )
 
 
 def test_a_read_only_dir_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -154,9 +166,13 @@ def test_no_secret_reaches_any_file(pytester: pytest.Pytester, monkeypatch: pyte
             assert dryrun_snapshot == dryrun.report
         """
     )
-    result = pytester.runpytest("--dryrun-snapshot=out", "--snapshot-update", "--json-report", "--json-report-file=out/report.json")
+    result = pytester.runpytest(
+        "--dryrun-snapshot=out", "--snapshot-update", "--json-report", "--json-report-file=out/report.json"
+    )
     result.assert_outcomes(passed=1)
-    written = [p for p in Path(pytester.path).rglob("*") if p.is_file() and p.name != "secretive.toml" and p.suffix != ".pyc"]
+    written = [
+        p for p in Path(pytester.path).rglob("*") if p.is_file() and p.name != "secretive.toml" and p.suffix != ".pyc"
+    ]
     assert any(p.name == "events.jsonl" for p in written)
     for path in written:
         data = path.read_bytes()

@@ -1,0 +1,372 @@
+"""One test per failure kind: exact mismatch, rail and retry counts and the final state.
+
+Each scenario injects one fault and nothing else, so every counter in its report is
+accounted for: the assertions compare the complete set of non-zero counters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_peak_dryrun.core.dryrun import DryRunResult, run_scenario
+from pytest_peak_dryrun.core.scenario import Scenario, builtin_scenario
+
+PLACE_OK = 'orders_place_total{outcome="ok"}'
+QUERY_OK = 'orders_query_total{outcome="ok"}'
+CANCEL_OK = 'orders_cancel_total{outcome="ok"}'
+
+
+def T(from_state: str, to_state: str) -> str:
+    return f'order_state_transitions_total{{from_state="{from_state}",to_state="{to_state}"}}'
+
+
+def RETRY(op: str, reason: str) -> str:
+    return f'retry_attempts_total{{op="{op}",reason="{reason}"}}'
+
+
+def MISMATCH(kind: str) -> str:
+    return f'reconcile_mismatches_total{{kind="{kind}"}}'
+
+
+def order(step: int, qty: str = "4", **kw: Any) -> dict[str, Any]:
+    return {"step": step, "instrument": "DEMO-EUR", "side": "BUY", "qty": qty, **kw}
+
+
+def run(name: str, **fields: Any) -> DryRunResult:
+    data: dict[str, Any] = {"name": name, "steps": 6, "reconcile_every": 3, **fields}
+    return run_scenario(Scenario.model_validate(data))
+
+
+def fault(step: int, op: str, kind: str, times: int = 1) -> dict[str, Any]:
+    return {"step": step, "op": op, "kind": kind, "times": times}
+
+
+def assert_clean_finish(result: DryRunResult, *, mismatches: dict[str, int] | None = None) -> None:
+    assert result.report["final_state"] == "STOPPED"
+    assert result.report["rail_trips"] == []
+    assert result.metrics.total("safety_rail_trips_total") == 0
+    assert result.report["orders"]["open"] == 0
+    assert result.report["reconcile"]["mismatches"] == (mismatches or {})
+    assert result.metrics.total("reconcile_mismatches_total") == sum((mismatches or {}).values())
+
+
+def test_rate_limit() -> None:
+    result = run("rate_limit", orders=[order(2)], faults=[fault(2, "place", "rate_limit")])
+    assert_clean_finish(result)
+    assert result.report["counters"] == {
+        T("NEW", "ACK"): 1,
+        T("ACK", "FILLED"): 1,
+        PLACE_OK: 1,
+        QUERY_OK: 1,
+        RETRY("place", "rate_limit"): 1,
+    }
+    assert result.count("fault_injected", op="place", fault="rate_limit") == 1
+    (retry,) = [e for e in result.event_records if e.kind == "retry"]
+    assert retry.payload == {"op": "place", "reason": "rate_limit", "attempt": 1, "backoff_ms": 100}
+    assert result.report["orders"]["by_state"] == {"FILLED": 1}
+
+
+def test_rate_limit_until_the_retries_run_out() -> None:
+    result = run("rate_limit_exhausted", orders=[order(2)], faults=[fault(2, "place", "rate_limit", times=3)])
+    assert_clean_finish(result)
+    assert result.report["counters"] == {
+        T("NEW", "REJECTED"): 1,
+        'orders_place_total{outcome="error"}': 1,
+        RETRY("place", "rate_limit"): 2,
+    }
+    assert result.report["orders"]["by_state"] == {"REJECTED": 1}
+    (place,) = [e.payload for e in result.event_records if e.kind == "order_place"]
+    assert (place["outcome"], place["reason"]) == ("error", "rate_limit")
+
+
+def test_partial_fills() -> None:
+    result = run("partial", broker={"fill_model": "partial", "partial_slices": 3}, orders=[order(1, "9")])
+    assert_clean_finish(result)
+    assert result.report["counters"] == {
+        T("NEW", "ACK"): 1,
+        T("ACK", "PARTIAL"): 1,
+        T("PARTIAL", "FILLED"): 1,
+        PLACE_OK: 1,
+        QUERY_OK: 1,
+    }
+    fills = [e.payload for e in result.event_records if e.kind == "fill"]
+    assert [(str(f["qty"]), str(f["cum_qty"]), f["exec_seq"]) for f in fills] == [
+        ("3.00", "3.00", 1),
+        ("3.00", "6.00", 2),
+        ("3.00", "9.00", 3),
+    ]
+    assert result.report["orders"]["filled_qty"] == "9.00"
+    assert result.report["positions"] == {"DEMO-EUR": "9.00"}
+
+
+def test_timeout_after_acceptance_does_not_double_the_order() -> None:
+    result = run("timeout", orders=[order(2)], faults=[fault(2, "place", "timeout", times=3)])
+    assert_clean_finish(result)
+    # the retry with the same idempotency key found the accepted order: one retry, one order
+    assert result.report["counters"] == {
+        T("NEW", "ACK"): 1,
+        T("ACK", "FILLED"): 1,
+        PLACE_OK: 1,
+        QUERY_OK: 1,
+        RETRY("place", "timeout"): 1,
+    }
+    assert result.count("fault_injected", fault="timeout") == 1
+    assert result.report["orders"] == {"placed": 1, "open": 0, "by_state": {"FILLED": 1}, "filled_qty": "4"}
+    assert result.report["positions"] == {"DEMO-EUR": "4"}
+    (place,) = [e.payload for e in result.event_records if e.kind == "order_place"]
+    assert place["broker_order_id"] == "MB-00000001"
+
+
+def test_timeout_on_cancel_is_retried_safely() -> None:
+    result = run(
+        "cancel_timeout",
+        broker={"fill_model": "never"},
+        orders=[order(1, id="a")],
+        cancels=[{"step": 2, "order": "a"}],
+        faults=[fault(2, "cancel", "timeout")],
+    )
+    assert_clean_finish(result)
+    assert result.report["counters"] == {
+        T("NEW", "ACK"): 1,
+        T("ACK", "PENDING_CANCEL"): 1,
+        T("PENDING_CANCEL", "CANCELED"): 1,
+        PLACE_OK: 1,
+        QUERY_OK: 2,
+        CANCEL_OK: 1,
+        RETRY("cancel", "timeout"): 1,
+    }
+    assert result.report["orders"]["by_state"] == {"CANCELED": 1}
+
+
+def test_transient_unavailable() -> None:
+    result = run("transient", orders=[order(2)], faults=[fault(2, "query", "transient_unavailable")])
+    assert_clean_finish(result)
+    assert result.report["counters"] == {
+        T("NEW", "ACK"): 1,
+        T("ACK", "FILLED"): 1,
+        PLACE_OK: 1,
+        QUERY_OK: 1,
+        RETRY("query", "transient_unavailable"): 1,
+    }
+
+
+def test_transient_unavailable_on_every_query_attempt() -> None:
+    result = run(
+        "transient_exhausted",
+        orders=[order(2)],
+        faults=[fault(2, "query", "transient_unavailable", times=3)],
+    )
+    assert_clean_finish(result)
+    # the step's query gives up; the fills still move the order, the next query is clean
+    assert result.report["counters"] == {
+        T("NEW", "FILLED"): 1,
+        'orders_query_total{outcome="error"}': 1,
+        PLACE_OK: 1,
+        RETRY("query", "transient_unavailable"): 2,
+    }
+
+
+def test_duplicate_fill() -> None:
+    result = run(
+        "duplicate",
+        rails={"max_duplicate_fills": 1},
+        broker={"fill_model": "partial", "partial_slices": 2},
+        orders=[order(2)],
+        faults=[fault(2, "fills", "duplicate_fill")],
+    )
+    assert_clean_finish(result, mismatches={"duplicate_fill": 1})
+    assert result.report["counters"] == {
+        T("NEW", "ACK"): 1,
+        T("ACK", "PARTIAL"): 1,
+        T("PARTIAL", "FILLED"): 1,
+        PLACE_OK: 1,
+        QUERY_OK: 1,
+        MISMATCH("duplicate_fill"): 1,
+    }
+    assert result.count("fill_duplicate_ignored", order_id="O-000001", fill_id="MB-00000001-F1") == 1
+    assert result.count("fill") == 2
+    assert result.report["orders"]["filled_qty"] == "4.00"  # applied once
+    assert result.health.status.value == "degraded"
+
+
+def test_duplicate_fill_beyond_the_tolerance_trips_the_rail() -> None:
+    result = run(
+        "duplicate_trip",
+        broker={"fill_model": "partial", "partial_slices": 2},
+        orders=[order(2)],
+        faults=[fault(2, "fills", "duplicate_fill")],
+    )
+    assert result.report["final_state"] == "ERROR_REQUIRES_OPERATOR"
+    assert result.report["rail_trips"] == [{"rail": "duplicate_fill", "step": 2}]
+    assert result.report["reconcile"]["mismatches"] == {"duplicate_fill": 1}
+    assert result.report["counters"]['safety_rail_trips_total{rail="duplicate_fill"}'] == 1
+
+
+def test_cancel_race() -> None:
+    result = run(
+        "cancel_race",
+        broker={"fill_model": "never"},
+        orders=[order(1, id="a")],
+        cancels=[{"step": 3, "order": "a"}],
+        faults=[fault(3, "cancel", "cancel_race")],
+    )
+    assert_clean_finish(result, mismatches={"cancel_race": 1})
+    assert result.report["counters"] == {
+        T("NEW", "ACK"): 1,
+        T("ACK", "PENDING_CANCEL"): 1,
+        T("PENDING_CANCEL", "FILLED"): 1,
+        PLACE_OK: 1,
+        QUERY_OK: 2,
+        CANCEL_OK: 1,
+        MISMATCH("cancel_race"): 1,
+    }
+    assert result.report["orders"]["by_state"] == {"FILLED": 1}
+    assert result.report["positions"] == {"DEMO-EUR": "4"}
+
+
+def test_out_of_order_fill() -> None:
+    result = run(
+        "out_of_order",
+        broker={"fill_model": "partial", "partial_slices": 2},
+        orders=[order(2)],
+        faults=[fault(2, "fills", "out_of_order_fill")],
+    )
+    assert_clean_finish(result)
+    assert result.report["counters"] == {
+        T("NEW", "ACK"): 1,
+        T("ACK", "PARTIAL"): 1,
+        T("PARTIAL", "FILLED"): 1,
+        PLACE_OK: 1,
+        QUERY_OK: 1,
+    }
+    fills = [e.payload for e in result.event_records if e.kind == "fill"]
+    assert [(f["fill_id"], f["exec_seq"], str(f["cum_qty"])) for f in fills] == [
+        ("MB-00000001-F2", 2, "2.00"),
+        ("MB-00000001-F1", 1, "4.00"),
+    ]
+    assert result.count("fill_out_of_order") == 2
+    assert result.count("fill_out_of_order", fill_id="MB-00000001-F2", exec_seq=2, expected=1) == 1
+
+
+def test_out_of_order_fill_seen_by_a_reconcile_pass() -> None:
+    # a pass while the earlier fill is still held back sees the broker ahead of us
+    result = run(
+        "out_of_order_reconciled",
+        reconcile_every=2,
+        broker={"fill_model": "partial", "partial_slices": 2},
+        orders=[order(2)],
+        faults=[fault(2, "fills", "out_of_order_fill")],
+    )
+    assert_clean_finish(result, mismatches={"fill_qty_mismatch": 1})
+    assert result.report["reconcile"] == {"passes": 4, "clean_passes": 3, "mismatches": {"fill_qty_mismatch": 1}}
+
+
+def test_dropped_ack_shows_up_as_a_stuck_order() -> None:
+    result = run(
+        "dropped_ack",
+        stuck_after_steps=2,
+        broker={"fill_model": "never"},
+        orders=[order(1)],
+        faults=[fault(1, "place", "dropped_ack")],
+    )
+    assert_clean_finish(result, mismatches={"stuck_order": 1})
+    assert result.report["counters"] == {
+        T("NEW", "PENDING_CANCEL"): 1,
+        T("PENDING_CANCEL", "CANCELED"): 1,
+        PLACE_OK: 1,
+        QUERY_OK: 7,  # NEW needs a status query every step, and the ack never shows
+        CANCEL_OK: 1,
+        MISMATCH("stuck_order"): 1,
+    }
+
+
+def test_builtin_failure_matrix_exact_counts() -> None:
+    result = run_scenario(builtin_scenario("failure_matrix"))
+    report = result.report
+    assert report["final_state"] == "STOPPED"
+    assert report["steps"] == {"planned": 24, "run": 24}
+    assert report["rail_trips"] == []
+    assert report["orders"] == {"placed": 6, "open": 0, "by_state": {"FILLED": 6}, "filled_qty": "35.00"}
+    assert report["reconcile"] == {
+        "passes": 7,
+        "clean_passes": 6,
+        "mismatches": {"cancel_race": 1, "duplicate_fill": 1, "fill_qty_mismatch": 1},
+    }
+    assert report["counters"] == {
+        T("NEW", "ACK"): 5,
+        T("ACK", "PARTIAL"): 5,
+        T("PARTIAL", "FILLED"): 5,
+        T("NEW", "PENDING_CANCEL"): 1,
+        T("PENDING_CANCEL", "FILLED"): 1,
+        CANCEL_OK: 1,
+        PLACE_OK: 6,
+        QUERY_OK: 6,
+        MISMATCH("cancel_race"): 1,
+        MISMATCH("duplicate_fill"): 1,
+        MISMATCH("fill_qty_mismatch"): 1,
+        RETRY("place", "rate_limit"): 1,
+        RETRY("place", "timeout"): 1,
+        RETRY("query", "transient_unavailable"): 1,
+    }
+    assert report["health"] == {
+        "status": "degraded",
+        "reasons": ["3 reconcile mismatch(es): cancel_race 1, duplicate_fill 1, fill_qty_mismatch 1"],
+    }
+    assert report["positions"] == {"DEMO-EUR": "11.00"}
+    assert report["cash"] == "998900.0000"
+    faults = [(e.payload["op"], e.payload["fault"]) for e in result.event_records if e.kind == "fault_injected"]
+    assert faults == [
+        ("place", "rate_limit"),
+        ("place", "timeout"),
+        ("query", "transient_unavailable"),
+        ("fills", "duplicate_fill"),
+        ("cancel", "cancel_race"),
+        ("fills", "out_of_order_fill"),
+    ]
+    assert result.count("fill_out_of_order") == 2
+    assert result.count("fill_duplicate_ignored") == 1
+
+
+def _cancel_failing_once(kind: str) -> DryRunResult:
+    return run(
+        f"cancel_{kind}_no_retry",
+        retry={"max_attempts": 1},
+        broker={"fill_model": "never"},
+        orders=[order(1, id="a")],
+        cancels=[{"step": 2, "order": "a"}],
+        faults=[fault(2, "cancel", kind)],
+    )
+
+
+def test_timeout_on_cancel_without_a_retry_left_keeps_the_cancel_pending() -> None:
+    # the venue took the cancel although the answer was lost: the order is PENDING_CANCEL
+    # until the next query says CANCELED, and stop() has nothing left to cancel
+    result = _cancel_failing_once("timeout")
+    assert_clean_finish(result)
+    assert result.report["counters"] == {
+        T("NEW", "ACK"): 1,
+        T("ACK", "PENDING_CANCEL"): 1,
+        T("PENDING_CANCEL", "CANCELED"): 1,
+        PLACE_OK: 1,
+        QUERY_OK: 2,
+        'orders_cancel_total{outcome="error"}': 1,
+    }
+
+
+def test_rate_limit_on_cancel_without_a_retry_left_leaves_the_order_working() -> None:
+    # the venue never saw the cancel: the order stays ACK and stop() cancels it again
+    result = _cancel_failing_once("rate_limit")
+    assert_clean_finish(result)
+    assert result.report["counters"] == {
+        T("NEW", "ACK"): 1,
+        T("ACK", "PENDING_CANCEL"): 1,
+        T("PENDING_CANCEL", "CANCELED"): 1,
+        PLACE_OK: 1,
+        QUERY_OK: 2,
+        'orders_cancel_total{outcome="error"}': 1,
+        CANCEL_OK: 1,
+    }
+    cancels = [e for e in result.event_records if e.kind == "order_cancel"]
+    states = [e for e in result.event_records if e.kind == "session_state" and e.payload["to_state"] == "STOPPING"]
+    assert [c.payload["outcome"] for c in cancels] == ["error", "ok"]
+    assert cancels[1].seq > states[0].seq  # the second cancel is the wind-down's

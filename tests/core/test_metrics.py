@@ -1,0 +1,237 @@
+"""Metrics: the runbook's ten metrics, the label policy and the Prometheus exposition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY, Counter, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pytest_peak_dryrun.core.dryrun import run_scenario
+from pytest_peak_dryrun.core.events import EventRecord
+from pytest_peak_dryrun.core.metrics import (
+    LABEL_VALUES,
+    METRIC_SPECS,
+    LabelPolicyError,
+    MetricsCollector,
+    MetricSpec,
+    render_prometheus,
+)
+from pytest_peak_dryrun.core.scenario import BUILTIN_SCENARIOS, builtin_scenario
+
+
+def event(kind: str, payload: dict[str, Any], seq: int = 1, ts_ms: int = 5_000) -> EventRecord:
+    return EventRecord(seq, ts_ms, kind, payload)
+
+
+def test_exactly_the_ten_metrics_with_their_label_sets() -> None:
+    assert [(s.name, s.type, s.labels) for s in METRIC_SPECS] == [
+        ("orchestrator_state", "gauge", ("state",)),
+        ("last_audit_event_ts", "gauge", ()),
+        ("reconciler_last_ok_ts", "gauge", ()),
+        ("safety_rail_trips_total", "counter", ("rail",)),
+        ("orders_place_total", "counter", ("outcome",)),
+        ("orders_cancel_total", "counter", ("outcome",)),
+        ("orders_query_total", "counter", ("outcome",)),
+        ("order_state_transitions_total", "counter", ("from_state", "to_state")),
+        ("reconcile_mismatches_total", "counter", ("kind",)),
+        ("retry_attempts_total", "counter", ("op", "reason")),
+    ]
+    families = MetricsCollector().families()
+    assert [(f["name"], f["type"], tuple(f["labels"])) for f in families] == [
+        (s.name, s.type, s.labels) for s in METRIC_SPECS
+    ]
+
+
+def test_label_allowlist_and_value_enums() -> None:
+    assert set(LABEL_VALUES) == {"state", "rail", "outcome", "from_state", "to_state", "kind", "op", "reason"}
+    assert LABEL_VALUES["outcome"] == {"ok", "rejected", "error", "unknown"}
+    assert LABEL_VALUES["op"] == {"place", "cancel", "query", "fills"}
+    assert LABEL_VALUES["reason"] == {"rate_limit", "timeout", "transient_unavailable"}
+    assert "O-000001" not in set().union(*LABEL_VALUES.values())
+
+
+def test_fresh_collector_starts_in_init() -> None:
+    collector = MetricsCollector()
+    assert collector.value("orchestrator_state", state="INIT") == 1
+    assert collector.total("orchestrator_state") == 1
+    assert collector.value("orders_place_total", outcome="ok") == 0
+    assert collector.total("retry_attempts_total") == 0
+
+
+@pytest.mark.parametrize("label", ["order_id", "account", "token", "instrument", "run", "symbol"])
+def test_registering_a_label_name_outside_the_allowlist_is_refused(label: str) -> None:
+    collector = MetricsCollector()
+    with pytest.raises(LabelPolicyError) as info:
+        collector.register(MetricSpec("my_orders_total", "counter", "orders", ("outcome", label)))
+    assert f"metric my_orders_total: label name(s) {label!r} not allowed" in str(info.value)
+
+
+def test_registering_twice_is_refused() -> None:
+    with pytest.raises(LabelPolicyError, match="metric orders_place_total is already registered"):
+        MetricsCollector().register(METRIC_SPECS[4])
+
+
+def test_policy_labels_are_opened_with_their_values() -> None:
+    collector = MetricsCollector(allowed_values={"instrument": ["DEMO-EUR"]})
+    collector.register(MetricSpec("fills_by_instrument_total", "counter", "fills", ("instrument",)))
+    collector.inc("fills_by_instrument_total", ("DEMO-EUR",))
+    assert collector.value("fills_by_instrument_total", instrument="DEMO-EUR") == 1
+    with pytest.raises(LabelPolicyError, match="'DEMO-USD' is not an allowed value of label 'instrument'"):
+        collector.inc("fills_by_instrument_total", ("DEMO-USD",))
+    with pytest.raises(LabelPolicyError, match="label 'order_id' cannot be opened by policy"):
+        MetricsCollector(allowed_values={"order_id": ["O-1"]})
+
+
+@pytest.mark.parametrize(
+    ("name", "labels"),
+    [
+        ("orders_place_total", ("O-000001",)),
+        ("orders_place_total", ("OK",)),
+        ("reconcile_mismatches_total", ("MB-00000001",)),
+        ("safety_rail_trips_total", ("sk-live-123",)),
+        ("retry_attempts_total", ("place", "because")),
+        ("order_state_transitions_total", ("NEW", "LOST")),
+    ],
+)
+def test_a_label_value_outside_its_enum_is_refused(name: str, labels: tuple[str, ...]) -> None:
+    collector = MetricsCollector()
+    with pytest.raises(LabelPolicyError, match="is not an allowed value of label"):
+        collector.inc(name, labels)
+    assert collector.total(name) == 0
+
+
+def test_wrong_number_of_label_values() -> None:
+    collector = MetricsCollector()
+    with pytest.raises(LabelPolicyError, match=r"takes labels \('op', 'reason'\), got 1 value"):
+        collector.inc("retry_attempts_total", ("place",))
+    with pytest.raises(LabelPolicyError):
+        collector.set("last_audit_event_ts", 1.0, ("x",))
+
+
+def test_an_event_carrying_an_id_as_label_value_is_refused() -> None:
+    collector = MetricsCollector()
+    with pytest.raises(LabelPolicyError):
+        collector.on_event(event("order_place", {"outcome": "O-000001"}))
+    with pytest.raises(LabelPolicyError):
+        collector.on_event(event("session_state", {"from_state": "INIT", "to_state": "LIVE"}))
+
+
+def test_events_drive_the_counters_and_gauges() -> None:
+    collector = MetricsCollector()
+    feed = [
+        ("session_state", {"from_state": "INIT", "to_state": "PREFLIGHT_OK"}),
+        ("order_place", {"outcome": "ok"}),
+        ("order_place", {"outcome": "ok"}),
+        ("order_place", {"outcome": "rejected"}),
+        ("order_cancel", {"outcome": "error"}),
+        ("order_query", {"outcome": "unknown"}),
+        ("order_transition", {"from_state": "NEW", "to_state": "ACK"}),
+        ("reconcile_mismatch", {"kind": "stuck_order"}),
+        ("retry", {"op": "fills", "reason": "timeout"}),
+        ("rail_trip", {"rail": "kill_switch"}),
+        ("reconcile_pass", {"ok": True}),
+        ("reconcile_pass", {"ok": False}),
+        ("fill", {"qty": "1"}),  # not counted, but it is the last audit event
+    ]
+    for i, (kind, payload) in enumerate(feed, start=1):
+        collector(event(kind, payload, seq=i, ts_ms=1_000 * i))
+    assert collector.value("orchestrator_state", state="PREFLIGHT_OK") == 1
+    assert collector.value("orchestrator_state", state="INIT") == 0
+    assert collector.total("orchestrator_state") == 1
+    assert collector.value("orders_place_total", outcome="ok") == 2
+    assert collector.value("orders_place_total", outcome="rejected") == 1
+    assert collector.value("orders_cancel_total", outcome="error") == 1
+    assert collector.value("orders_query_total", outcome="unknown") == 1
+    assert collector.value("order_state_transitions_total", from_state="NEW", to_state="ACK") == 1
+    assert collector.value("reconcile_mismatches_total", kind="stuck_order") == 1
+    assert collector.value("retry_attempts_total", op="fills", reason="timeout") == 1
+    assert collector.value("safety_rail_trips_total", rail="kill_switch") == 1
+    assert collector.value("reconciler_last_ok_ts") == 11.0  # the clean pass, not the later one
+    assert collector.value("last_audit_event_ts") == 13.0
+
+
+def test_families_are_sorted_and_counters_are_integers() -> None:
+    collector = MetricsCollector()
+    collector.inc("orders_place_total", ("rejected",))
+    collector.inc("orders_place_total", ("ok",))
+    collector.inc("orders_place_total", ("ok",))
+    collector.set("last_audit_event_ts", 12.5)
+    families = {f["name"]: f for f in collector.families()}
+    assert families["orders_place_total"]["samples"] == [
+        {"labels": {"outcome": "ok"}, "value": 2},
+        {"labels": {"outcome": "rejected"}, "value": 1},
+    ]
+    assert isinstance(families["orders_place_total"]["samples"][0]["value"], int)
+    assert families["last_audit_event_ts"]["samples"] == [{"labels": {}, "value": 12.5}]
+
+
+def _parsed(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def _expected(collector: MetricsCollector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (f["name"], tuple(sorted(s["labels"].items()))): float(s["value"])
+        for f in collector.families()
+        for s in f["samples"]
+    }
+
+
+@pytest.mark.parametrize("name", BUILTIN_SCENARIOS)
+def test_prometheus_text_parses_back_to_the_same_numbers(name: str) -> None:
+    result = run_scenario(builtin_scenario(name))
+    text = result.collector.render_prometheus()
+    parsed = _parsed(text)
+    assert parsed == _expected(result.collector)
+    assert parsed[("last_audit_event_ts", ())] == result.event_records[-1].ts
+    assert "_created" not in text
+    for family in text_string_to_metric_families(text):
+        assert not family.name.endswith("_created")
+
+
+def test_prometheus_gauges_keep_millisecond_precision() -> None:
+    collector = MetricsCollector()
+    collector.set("last_audit_event_ts", 1_768_694_402.125)
+    parsed = _parsed(collector.render_prometheus())
+    assert parsed[("last_audit_event_ts", ())] == 1_768_694_402.125
+
+
+def test_prometheus_types_and_help() -> None:
+    text = MetricsCollector().render_prometheus()
+    assert "# TYPE orders_place_total counter" in text
+    assert "# TYPE orchestrator_state gauge" in text
+    assert "# HELP retry_attempts_total retries of broker operations" in text
+    assert 'orchestrator_state{state="INIT"} 1.0' in text
+    assert text.endswith("\n")
+
+
+def test_rendering_does_not_touch_the_global_registry() -> None:
+    user_counter = Counter("peak_dryrun_test_user_events", "a user's own metric")
+    try:
+        user_counter.inc()
+        before = generate_latest(REGISTRY).decode()
+        render_prometheus(run_scenario(builtin_scenario("happy_path")).collector.families())
+        after = generate_latest(REGISTRY).decode()
+    finally:
+        REGISTRY.unregister(user_counter)
+    # process_* values move with the process itself; the set of series must not
+    assert _series_names(after) == _series_names(before)
+    # a user's own metrics keep their _created series (no process-wide switch was flipped)
+    assert "peak_dryrun_test_user_events_created" in after
+    assert "orders_place_total" not in after
+    assert "orchestrator_state" not in after
+
+
+def _series_names(text: str) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    return sorted(_parsed(text))
+
+
+def test_rendering_is_deterministic() -> None:
+    families = run_scenario(builtin_scenario("failure_matrix")).collector.families()
+    assert render_prometheus(families) == render_prometheus(families)
