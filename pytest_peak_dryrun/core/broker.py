@@ -415,7 +415,10 @@ class MockBroker:
                 if chosen in _STREAM_FAULTS:
                     # Like a scheduled one, a drawn fill-stream fault hits the next fill the
                     # venue produces and is announced there; this call itself succeeds.
-                    self._armed_stream.append(chosen)
+                    # At most one drawn fault waits at a time: a long run without fills
+                    # must not queue one per step.
+                    if len(self._armed_stream) < 1:
+                        self._armed_stream.append(chosen)
                     return None
         if chosen is not None:
             self._announce(op, chosen)
@@ -472,7 +475,7 @@ class MockBroker:
                 if venue.slices_left > 0:
                     self._at(step + 1, _FILL_SLICE, boid)
         elif action == _EXPIRE:
-            if rec.state in (OrderState.ACK, OrderState.PARTIAL):
+            if rec.state in (OrderState.ACK, OrderState.PARTIAL, OrderState.PENDING_CANCEL):
                 self._finish(venue, OrderState.EXPIRED)
         elif action == _CANCEL_DONE and rec.state is OrderState.PENDING_CANCEL:
             self._finish(venue, OrderState.CANCELED)

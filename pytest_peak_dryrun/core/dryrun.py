@@ -41,6 +41,7 @@ __all__ = ["DryRunResult", "ReportHook", "make_run_id", "run_scenario"]
 #: Receives the normalized report and returns the one to write and compare.
 ReportHook = Callable[[dict[str, Any]], dict[str, Any]]
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 def make_run_id(name: str) -> str:
@@ -150,6 +151,9 @@ def run_scenario(
     events if it has none). ``steps`` runs fewer (or more) steps than the scenario says.
     """
     run_id = run_id or make_run_id(scenario.name)
+    if not _RUN_ID.match(run_id):
+        # it names a directory under out_dir: no separators, no "..", nothing hidden
+        raise ValueError(f"run_id {run_id!r} must match {_RUN_ID.pattern} (use make_run_id to derive one)")
     if broker is not None and isinstance(getattr(broker, "clock", None), SimClock):
         clock = broker.clock  # type: ignore[attr-defined]
     clock = clock or SimClock()

@@ -474,7 +474,8 @@ class Orchestrator:
             self.reconciler.mismatch(MismatchKind.DUPLICATE_FILL, rec.order_id, f"fill {fill.fill_id} delivered twice")
             self.rails.on_duplicate_fill(rec.order_id)
             return
-        if fill.exec_seq != rec.last_exec_seq + 1:
+        if fill.exec_seq > rec.last_exec_seq + 1:
+            # A gap: a later execution overtook an earlier one (which fills the gap later).
             self.emit(
                 "fill_out_of_order",
                 {

@@ -52,13 +52,14 @@ _S = OrderState
 
 #: Every legal (from, to) move. A state missing on the left is terminal.
 #: A fill may win a cancel race (PENDING_CANCEL -> PARTIAL / FILLED); a refused cancel
-#: returns the order to where it was (PENDING_CANCEL -> ACK / PARTIAL). A partial fill
-#: while the cancel is pending keeps PENDING_CANCEL (no transition).
+#: returns the order to where it was (PENDING_CANCEL -> ACK / PARTIAL); a venue may expire
+#: an order whose cancel is still pending (PENDING_CANCEL -> EXPIRED). A partial fill while
+#: the cancel is pending keeps PENDING_CANCEL (no transition).
 LEGAL_TRANSITIONS: Final[dict[OrderState, frozenset[OrderState]]] = {
     _S.NEW: frozenset({_S.ACK, _S.REJECTED, _S.PARTIAL, _S.FILLED, _S.PENDING_CANCEL}),
     _S.ACK: frozenset({_S.PARTIAL, _S.FILLED, _S.PENDING_CANCEL, _S.EXPIRED}),
     _S.PARTIAL: frozenset({_S.FILLED, _S.PENDING_CANCEL, _S.EXPIRED}),
-    _S.PENDING_CANCEL: frozenset({_S.CANCELED, _S.PARTIAL, _S.FILLED, _S.ACK}),
+    _S.PENDING_CANCEL: frozenset({_S.CANCELED, _S.PARTIAL, _S.FILLED, _S.ACK, _S.EXPIRED}),
     _S.FILLED: frozenset(),
     _S.CANCELED: frozenset(),
     _S.REJECTED: frozenset(),

@@ -16,6 +16,7 @@ import pytest
 
 from pytest_peak_dryrun.core.canonical import dumps_line
 from pytest_peak_dryrun.core.html import MAX_BARS, render_html, step_activity
+from pytest_peak_dryrun.core.orders import LEGAL_TRANSITIONS
 from pytest_peak_dryrun.core.writer import INDEX_FILE, SESSION_FILES, read_run_documents, render_session_files
 
 HTML = "dryrun_status_snapshot.html"
@@ -64,7 +65,8 @@ def test_has_a_lifecycle_diagram_and_an_activity_chart_per_run(snapshot_all: Pat
     assert "<title>ACK → FILLED: 5</title>" in happy
     assert "5 placed" in happy
     # Every legal transition is drawn; the unused ones as idle edges.
-    assert happy.count('class="edge idle"') == 16 - 2
+    legal = sum(len(targets) for targets in LEGAL_TRANSITIONS.values())
+    assert happy.count('class="edge idle"') == legal - 2
     # The activity chart has one bar group per step (0..20 for happy_path).
     assert happy.count("<g><title>step ") == 21
     assert "Events per step of run happy_path" in happy

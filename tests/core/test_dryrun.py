@@ -130,3 +130,10 @@ def test_preflight_failure_is_a_result_not_an_exception(tmp_path: Path) -> None:
         "report.json",
         "status.json",
     ]
+
+
+@pytest.mark.parametrize("bad", ["../escape", "a/b", ".hidden", "x" * 200])
+def test_a_run_id_that_is_not_a_plain_name_is_refused(bad: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="must match"):
+        run_scenario(builtin_scenario("happy_path"), run_id=bad, out_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []

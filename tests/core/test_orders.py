@@ -48,14 +48,14 @@ def test_the_table_is_the_one_the_design_describes() -> None:
         S.NEW: {S.ACK, S.REJECTED, S.PARTIAL, S.FILLED, S.PENDING_CANCEL},
         S.ACK: {S.PARTIAL, S.FILLED, S.PENDING_CANCEL, S.EXPIRED},
         S.PARTIAL: {S.FILLED, S.PENDING_CANCEL, S.EXPIRED},
-        S.PENDING_CANCEL: {S.CANCELED, S.PARTIAL, S.FILLED, S.ACK},
+        S.PENDING_CANCEL: {S.CANCELED, S.PARTIAL, S.FILLED, S.ACK, S.EXPIRED},
         S.FILLED: set(),
         S.CANCELED: set(),
         S.REJECTED: set(),
         S.EXPIRED: set(),
     }
-    assert len(LEGAL_PAIRS) == 16
-    assert len(ILLEGAL_PAIRS) == 64 - 16
+    assert len(LEGAL_PAIRS) == 17
+    assert len(ILLEGAL_PAIRS) == 64 - 17
 
 
 def test_terminal_and_open_states() -> None:
