@@ -111,7 +111,7 @@ def _usage_error(command: str, message: str) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .status_report import (
+    from .console.status_report import (
         SnapshotError,
         build_report,
         load_snapshot,
@@ -137,8 +137,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .status_report import SnapshotError
-    from .validate import iter_lines, validate_dir
+    from .console.status_report import SnapshotError
+    from .console.validate import iter_lines, validate_dir
 
     try:
         problems = validate_dir(args.dir)
@@ -154,8 +154,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .serve import RemoteBindError, make_server
-    from .status_report import SnapshotError, check_snapshot_dir
+    from .console.serve import RemoteBindError, make_server
+    from .console.status_report import SnapshotError, check_snapshot_dir
 
     try:
         check_snapshot_dir(args.dir)

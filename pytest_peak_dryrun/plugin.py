@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._session import RUNS_KEY, SESSION_KEY, WORKER_OUTPUT_KEY, DryRunSession
+from .harness.session import RUNS_KEY, SESSION_KEY, WORKER_OUTPUT_KEY, DryRunSession
 
 if TYPE_CHECKING:
     from syrupy.assertion import SnapshotAssertion
@@ -176,7 +176,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     name = file_path.name
     # A cheap name check first: the collector module is imported only for real candidates.
     if name.startswith("dryrun_") and name.endswith((".toml", ".json")):
-        from .collect import DryRunScenarioFile, is_scenario_file
+        from .harness.collect import DryRunScenarioFile, is_scenario_file
 
         if is_scenario_file(file_path):
             return DryRunScenarioFile.from_parent(parent, path=file_path)
@@ -322,8 +322,8 @@ def dryrun_scenario(request: pytest.FixtureRequest) -> Scenario:
     ``--dryrun-seed`` overrides its seed.
     """
     __tracebackhide__ = True
-    from ._fixtures import marker_args, resolve_scenario
     from .core.scenario import ScenarioError
+    from .harness.fixtures import marker_args, resolve_scenario
 
     args = marker_args(request.node)
     try:
@@ -359,7 +359,7 @@ def mock_broker(request: pytest.FixtureRequest, dryrun_scenario: Scenario, sim_c
         def mock_broker(sim_clock):
             return MyAdapter(MockBroker(clock=sim_clock))
     """
-    from ._fixtures import BROKER_FROM_HOOK, make_default_broker
+    from .harness.fixtures import BROKER_FROM_HOOK, make_default_broker
 
     broker = make_default_broker(request.node, dryrun_scenario, sim_clock)
     request.node.stash[BROKER_FROM_HOOK] = broker
@@ -430,7 +430,7 @@ def run_dryrun(
             b = run_dryrun("failure_matrix", seed=2)
             assert a.state == b.state
     """
-    from ._fixtures import DryRunFactory
+    from .harness.fixtures import DryRunFactory
 
     return DryRunFactory(request, dryrun_config=dryrun_config, scenario=dryrun_scenario)
 
@@ -459,7 +459,7 @@ def dryrun_snapshot(request: pytest.FixtureRequest) -> SnapshotAssertion:
 
         assert dryrun_snapshot == dryrun.report
     """
-    from .snapshot_ext import DryRunReportExtension
+    from .harness.snapshot_ext import DryRunReportExtension
 
     snapshot: SnapshotAssertion = request.getfixturevalue("snapshot")
     return snapshot.use_extension(DryRunReportExtension)

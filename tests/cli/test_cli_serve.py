@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_peak_dryrun.serve import (
+from pytest_peak_dryrun.console.serve import (
     JSON_CONTENT_TYPE,
     PROMETHEUS_CONTENT_TYPE,
     RemoteBindError,

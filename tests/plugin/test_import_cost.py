@@ -36,7 +36,9 @@ def test_a_suite_without_dryrun_fixtures_never_loads_the_core(pytester: pytest.P
     result = pytester.runpytest_subprocess("-s", "-p", "no:syrupy", "-p", "no:hypothesispytest")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        ["LOADED pytest_peak_dryrun,pytest_peak_dryrun._session,pytest_peak_dryrun.hookspecs,pytest_peak_dryrun.plugin"]
+        [
+            "LOADED pytest_peak_dryrun,pytest_peak_dryrun.harness,pytest_peak_dryrun.harness.session,pytest_peak_dryrun.hookspecs,pytest_peak_dryrun.plugin"
+        ]
     )
 
 

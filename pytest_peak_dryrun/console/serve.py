@@ -48,7 +48,7 @@ class RemoteBindError(ValueError):
 
 def is_loopback(host: str) -> bool:
     """``localhost`` or a loopback IP literal; any other name is refused without resolving it."""
-    from .netguard import is_loopback as _is_loopback
+    from ..netguard import is_loopback as _is_loopback
 
     return _is_loopback(host.strip("[]"))
 

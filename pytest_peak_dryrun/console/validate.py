@@ -109,7 +109,7 @@ class _Validator:
         if found is None:
             from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
 
-            from .core.schemas import load_schema
+            from ..core.schemas import load_schema
 
             found = self._validators[name] = Draft202012Validator(load_schema(name))
         return found
@@ -137,7 +137,7 @@ class _Validator:
             self.add(rel, f"schema {schema}: {error}")
         if len(errors) > MAX_ERRORS:
             self.add(rel, f"schema {schema}: {len(errors) - MAX_ERRORS} more error(s)")
-        from .core.canonical import dumps
+        from ..core.canonical import dumps
 
         try:
             canonical = dumps(data)
@@ -179,7 +179,7 @@ class _Validator:
     # -- the manifest -------------------------------------------------------------------------
 
     def check_manifest(self, index: Mapping[str, Any], run_ids: Sequence[str]) -> None:
-        from .core.writer import RUN_FILES, SESSION_FILES
+        from ..core.writer import RUN_FILES, SESSION_FILES
 
         files = index.get("files")
         listed: dict[str, Any] = dict(files) if isinstance(files, dict) else {}
@@ -222,7 +222,7 @@ class _Validator:
         audit = self.read_lines(f"{base}/audit.jsonl")
         same: set[int] = set()
         if audit is not None:
-            from .core.events import verify_audit_lines
+            from ..core.events import verify_audit_lines
 
             self.check_lines(f"{base}/audit.jsonl", audit, "audit")
             for problem in verify_audit_lines(audit):
@@ -280,7 +280,7 @@ class _Validator:
         return parsed
 
     def _conservation(self, rel: str, status: Mapping[str, Any]) -> None:
-        from .core.orders import OPEN_STATES
+        from ..core.orders import OPEN_STATES
 
         orders = status["orders"]
         by_state = orders["by_state"]
@@ -377,7 +377,7 @@ class _Validator:
     # -- the session -------------------------------------------------------------------------------
 
     def check_session(self, index: Mapping[str, Any], run_ids: Sequence[str], runs_ok: bool) -> None:
-        from .core.writer import SESSION_FILES, build_index, render_session_files
+        from ..core.writer import SESSION_FILES, build_index, render_session_files
 
         session_docs: dict[str, Any] = {}
         for name, schema in _SESSION_SCHEMAS.items():

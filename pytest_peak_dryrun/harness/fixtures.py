@@ -15,13 +15,13 @@ from typing import Any, Final, cast
 
 import pytest
 
-from ._session import RUNS_KEY, SESSION_KEY, DryRunSession
-from .core.broker import Broker, MockBroker
-from .core.clock import SimClock
-from .core.dryrun import DryRunResult, run_scenario
-from .core.events import EventListener, EventRecord
-from .core.orchestrator import DryRunConfig
-from .core.scenario import Scenario, ScenarioError, builtin_scenario, load_scenario
+from ..core.broker import Broker, MockBroker
+from ..core.clock import SimClock
+from ..core.dryrun import DryRunResult, run_scenario
+from ..core.events import EventListener, EventRecord
+from ..core.orchestrator import DryRunConfig
+from ..core.scenario import Scenario, ScenarioError, builtin_scenario, load_scenario
+from .session import RUNS_KEY, SESSION_KEY, DryRunSession
 
 __all__ = [
     "DEFAULT_SCENARIO",

@@ -98,7 +98,7 @@ def load_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, dict[str, 
     """
     from pydantic import BaseModel, ValidationError
 
-    from .core.snapshots import HealthSnapshot, MetricsSnapshot, StatusSnapshot
+    from ..core.snapshots import HealthSnapshot, MetricsSnapshot, StatusSnapshot
 
     index_path = check_snapshot_dir(directory)
     index = load_json(index_path)
@@ -141,7 +141,7 @@ def _int(value: float) -> int | float:
 
 
 def _run_entry(run_id: str, docs: Mapping[str, Any]) -> dict[str, Any]:
-    from .core.markdown import lifecycle_counts
+    from ..core.markdown import lifecycle_counts
 
     health, status = docs["health"], docs["status"]
     state = health["orchestrator_state"]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from .core.canonical import dumps
+from ..core.canonical import dumps
 
 if TYPE_CHECKING:
     from syrupy.location import PyTestLocation

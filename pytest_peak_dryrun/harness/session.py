@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 if TYPE_CHECKING:
-    from .core.dryrun import DryRunResult
+    from ..core.dryrun import DryRunResult
 
 __all__ = ["RUNS_KEY", "SESSION_KEY", "WORKER_OUTPUT_KEY", "DryRunSession"]
 
@@ -41,7 +41,7 @@ class DryRunSession:
 
     def next_run_id(self, nodeid: str) -> str:
         """``<slug of the node id>`` for a test's first run, ``-2``, ``-3``... after that."""
-        from .core.dryrun import make_run_id
+        from ..core.dryrun import make_run_id
 
         base = make_run_id(nodeid)
         count = self.run_counts.get(base, 0) + 1
@@ -80,7 +80,7 @@ class DryRunSession:
         """Write the session files (controller or serial session only)."""
         if self.out_dir is None or self.is_worker:
             return
-        from .core.writer import INDEX_FILE, remove_stale_runs, write_session
+        from ..core.writer import INDEX_FILE, remove_stale_runs, write_session
 
         self.summaries.sort(key=lambda s: s["run_id"])
         run_ids = [s["run_id"] for s in self.summaries]

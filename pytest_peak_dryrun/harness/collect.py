@@ -52,11 +52,11 @@ class DryRunScenarioItem(pytest.Item):
         return self.path.with_name(self.path.stem + GOLDEN_SUFFIX)
 
     def runtest(self) -> None:
-        from ._fixtures import execute_dryrun
-        from ._session import SESSION_KEY
-        from .core.canonical import dumps
-        from .core.orchestrator import DryRunConfig
-        from .core.scenario import ScenarioError, load_scenario
+        from ..core.canonical import dumps
+        from ..core.orchestrator import DryRunConfig
+        from ..core.scenario import ScenarioError, load_scenario
+        from .fixtures import execute_dryrun
+        from .session import SESSION_KEY
 
         session = self.config.stash[SESSION_KEY]
         try:
@@ -81,7 +81,7 @@ class DryRunScenarioItem(pytest.Item):
         update = bool(getattr(self.config.option, "update_snapshots", False))
         if update:
             if not golden.exists() or golden.read_text("utf-8") != actual:
-                from .core.writer import atomic_write_text
+                from ..core.writer import atomic_write_text
 
                 atomic_write_text(golden, actual)
             return
