@@ -432,6 +432,9 @@ class MockBroker:
         now = self.clock.step
         if now < self._processed_step:
             return
+        if now == self._processed_step and now not in self._due:
+            return  # this step is already replayed and nothing new fell due in it
+        advanced = now > self._processed_step
         for step in range(self._processed_step, now + 1):
             self._step = step
             if self._schedule and self._schedule[0][0] <= step:
@@ -453,7 +456,8 @@ class MockBroker:
             if self._held_fill is not None and step > self._held_step:
                 self._release_held()
         self._processed_step = now
-        self._forget(now)
+        if advanced:
+            self._forget(now)
 
     def _run(self, action: int, boid: str, step: int) -> None:
         venue = self._orders.get(boid)

@@ -14,6 +14,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import IO, Any, Final
@@ -84,6 +85,8 @@ class EventRecord:
 
 
 EventListener = Callable[[EventRecord], None]
+#: Value types that cannot hide a nested secret-looking key.
+_FLAT: Final = frozenset({str, int, bool, float, Decimal, type(None)})
 
 
 class Redactor:
@@ -104,6 +107,7 @@ class Redactor:
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         self._secrets = tuple(s for s in secrets if len(s) >= 4)
         self._key_is_secret: dict[str, bool] = {}
+        self._safe_keys: set[str] = set()
 
     def add_secret(self, value: str) -> None:
         if len(value) >= 4 and value not in self._secrets:
@@ -121,16 +125,31 @@ class Redactor:
                 text = text.replace(secret, self.MASK)
         return text
 
-    def redact(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """A copy of ``payload`` that is safe to write anywhere."""
+    def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``payload`` made safe to write anywhere (``payload`` itself when nothing is masked).
+
+        The fast path covers what the core emits on the hot path: flat payloads whose keys
+        were all seen before and found harmless, with no registered secret to look for.
+        """
+        if not self._secrets and self._safe_keys.issuperset(payload):
+            for value in payload.values():
+                if type(value) not in _FLAT:
+                    break
+            else:
+                return payload
+        return self._redact(payload)
+
+    def _redact(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in payload.items():
             if self.key_is_secret(key):
                 out[key] = self.MASK
-            elif isinstance(value, str):
+                continue
+            self._safe_keys.add(key)
+            if isinstance(value, str):
                 out[key] = self.redact_text(value) if self._secrets else value
             elif isinstance(value, Mapping):
-                out[key] = self.redact(value)
+                out[key] = self._redact(value)
             elif isinstance(value, (list, tuple)):
                 out[key] = [self._redact_item(item) for item in value]
             else:
@@ -142,7 +161,7 @@ class Redactor:
         if isinstance(item, str):
             return self.redact_text(item) if self._secrets else item
         if isinstance(item, Mapping):
-            return self.redact(item)
+            return self._redact(item)
         if isinstance(item, (list, tuple)):
             return [self._redact_item(inner) for inner in item]
         return item
@@ -206,8 +225,7 @@ class JsonlFile:
 
     def write_line(self, line: str) -> None:
         assert self._fh is not None, f"{self.path} is already closed"
-        self._fh.write(line)
-        self._fh.write("\n")
+        self._fh.write(line + "\n")
 
     def close(self) -> None:
         if self._fh is None:
