@@ -341,7 +341,13 @@ def dryrun_scenario(request: pytest.FixtureRequest) -> Scenario:
 
 @pytest.fixture
 def sim_clock() -> SimClock:
-    """The simulated clock of the test's dry run (fixed epoch 2026-01-18, 1 s per step)."""
+    """The simulated clock of the test's dry run (fixed epoch 2026-01-18, 1 s per step).
+
+    The default ``mock_broker`` runs on it, so a test can see where the run stopped::
+
+        def test_bounded(dryrun, sim_clock):
+            assert sim_clock.step >= dryrun.status.session.steps_run
+    """
     from .core.clock import SimClock
 
     return SimClock()
@@ -368,7 +374,15 @@ def mock_broker(request: pytest.FixtureRequest, dryrun_scenario: Scenario, sim_c
 
 @pytest.fixture
 def metrics_collector() -> MetricsCollector:
-    """A MetricsCollector with the runbook's ten metrics; feed it events with ``on_event``."""
+    """A MetricsCollector with the runbook's ten metrics; the ``orchestrator`` fixture feeds it.
+
+    Override it to open a policy label, or read it after driving the orchestrator::
+
+        def test_counts(orchestrator, metrics_collector):
+            orchestrator.preflight()
+            orchestrator.run(3)
+            assert metrics_collector.value("orchestrator_state", state="DRYRUN_ACTIVE") == 1
+    """
     from .core.metrics import MetricsCollector
 
     return MetricsCollector()
@@ -376,7 +390,16 @@ def metrics_collector() -> MetricsCollector:
 
 @pytest.fixture
 def audit_log(request: pytest.FixtureRequest) -> AuditLog:
-    """An in-memory, hash-chained, redacted AuditLog for the test (``export_jsonl`` writes it)."""
+    """An in-memory, hash-chained, redacted AuditLog that the ``orchestrator`` fixture feeds.
+
+    ``export_jsonl`` writes it; ``verify_audit_lines`` proves nothing was edited::
+
+        def test_audit(orchestrator, audit_log, tmp_path):
+            orchestrator.preflight()
+            orchestrator.run(2)
+            audit_log.export_jsonl(tmp_path / "audit.jsonl")
+            assert verify_audit_lines(list(audit_log.lines())) == []
+    """
     from .core.dryrun import make_run_id
     from .core.events import AuditLog
 
@@ -413,7 +436,14 @@ def orchestrator(
     stream.subscribe(audit_log)
     if isinstance(mock_broker, MockBroker) and mock_broker.emit is None:
         mock_broker.emit = stream.emit
-    return Orchestrator(dryrun_scenario, broker=mock_broker, clock=clock, stream=stream, config=dryrun_config)
+    return Orchestrator(
+        dryrun_scenario,
+        broker=mock_broker,
+        clock=clock,
+        stream=stream,
+        config=dryrun_config,
+        audit_writable=audit_log.accepts_writes,
+    )
 
 
 @pytest.fixture

@@ -179,7 +179,9 @@ def run_scenario(
     stream.subscribe(audit)
     for listener in listeners:
         stream.subscribe(listener)
-    orch = Orchestrator(scenario, broker=broker, clock=clock, stream=stream, config=config)
+    orch = Orchestrator(
+        scenario, broker=broker, clock=clock, stream=stream, config=config, audit_writable=audit.accepts_writes
+    )
     try:
         if orch.preflight():
             orch.run(scenario.steps if steps is None else steps)

@@ -227,6 +227,16 @@ class JsonlFile:
         assert self._fh is not None, f"{self.path} is already closed"
         self._fh.write(line + "\n")
 
+    def accepts_writes(self) -> bool:
+        """True while the file is open for writing and a flush succeeds."""
+        if self._fh is None or self._fh.closed or not self._fh.writable():
+            return False
+        try:
+            self._fh.flush()
+        except OSError:
+            return False
+        return True
+
     def close(self) -> None:
         if self._fh is None:
             return
@@ -292,6 +302,10 @@ class AuditLog:
     @property
     def last_seq(self) -> int:
         return self._last_seq
+
+    def accepts_writes(self) -> bool:
+        """The preflight's audit check: every sink of this log can take a line now."""
+        return all(sink.accepts_writes() for sink in (self.events_file, self.audit_file) if sink is not None)
 
     def lines(self) -> Iterator[str]:
         """The audit lines kept in memory (only when not streaming to a file)."""

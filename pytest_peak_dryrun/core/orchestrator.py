@@ -8,7 +8,7 @@ no other loop: nothing polls or watches forever.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Final, Literal
@@ -108,7 +108,7 @@ class Orchestrator:
         clock: SimClock,
         stream: EventStream,
         config: DryRunConfig | None = None,
-        audit_writable: bool = True,
+        audit_writable: bool | Callable[[], bool] = True,
     ) -> None:
         self.scenario = scenario
         self.broker = broker
@@ -188,10 +188,11 @@ class Orchestrator:
             yield "step_bound", False, f"scenario has {self.scenario.steps} steps, the bound is {self.config.max_steps}"
         else:
             yield "step_bound", True, f"{self.scenario.steps} <= {self.config.max_steps}"
+        writable = self._audit_writable() if callable(self._audit_writable) else self._audit_writable
         yield (
             "audit_sink",
-            self._audit_writable,
-            "audit sink accepts writes" if self._audit_writable else "audit sink refused a write",
+            writable,
+            "audit sink accepts writes" if writable else "audit sink refused a write",
         )
 
     # -- the bounded loop -------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -371,3 +372,14 @@ def test_stop_reconciles_once_more() -> None:
     orch.stop()
     assert orch.reconciler.passes == 1
     assert orch.reconciler.last_ok_step == 3
+
+
+def test_the_audit_check_asks_the_real_sink(tmp_path: Path) -> None:
+    from pytest_peak_dryrun.core.events import AuditLog, JsonlFile
+
+    audit = AuditLog("r", events_file=JsonlFile(tmp_path / "events.jsonl"), audit_file=JsonlFile(tmp_path / "a.jsonl"))
+    assert audit.accepts_writes() is True
+    audit.close()  # a closed sink refuses
+    orch, _, _ = build(scenario(), audit_writable=audit.accepts_writes)
+    assert orch.preflight() is False
+    assert orch.preflight_failures == ["audit_sink: audit sink refused a write"]
