@@ -45,6 +45,16 @@ class BrokerContract:
     def market(self, qty: str = "5", side: Side = Side.BUY) -> OrderRequest:
         return OrderRequest(instrument=self.INSTRUMENT, side=side, qty=Decimal(qty))
 
+    def resting(self, qty: str) -> OrderRequest:
+        """A buy limit far below the price: it stays open until canceled."""
+        return OrderRequest(
+            instrument=self.INSTRUMENT,
+            side=Side.BUY,
+            qty=Decimal(qty),
+            order_type=OrderType.LIMIT,
+            limit_price=Decimal("1.00"),
+        )
+
     def wait_for(self, broker: Broker, clock: SimClock, boid: str, states: frozenset[OrderState]) -> Order:
         order = broker.query_order(boid)
         for _ in range(self.MAX_STEPS):
@@ -98,13 +108,7 @@ class BrokerContract:
         assert again_cursor == cursor
 
     def test_list_open_orders_is_deterministic(self, contract_broker: Broker) -> None:
-        request = OrderRequest(
-            instrument=self.INSTRUMENT,
-            side=Side.BUY,
-            qty=Decimal("1"),
-            order_type=OrderType.LIMIT,
-            limit_price=Decimal("1.00"),
-        )
+        request = self.resting("1")
         ids = [contract_broker.place_order(request, idempotency_key=f"contract-open-{i}") for i in range(3)]
         first = [o.broker_order_id for o in contract_broker.list_open_orders()]
         second = [o.broker_order_id for o in contract_broker.list_open_orders()]
@@ -112,13 +116,7 @@ class BrokerContract:
         assert [i for i in first if i in ids] == ids, "open orders are listed in placement order"
 
     def test_cancel_ends_in_a_terminal_state(self, contract_broker: Broker, sim_clock: SimClock) -> None:
-        request = OrderRequest(
-            instrument=self.INSTRUMENT,
-            side=Side.BUY,
-            qty=Decimal("2"),
-            order_type=OrderType.LIMIT,
-            limit_price=Decimal("1.00"),
-        )
+        request = self.resting("2")
         boid = contract_broker.place_order(request, idempotency_key="contract-cancel")
         contract_broker.cancel_order(boid)
         order = self.wait_for(contract_broker, sim_clock, boid, frozenset(TERMINAL_STATES))

@@ -27,6 +27,7 @@ from .snapshots import (
     MetricsSnapshot,
     PreflightCheck,
     StatusSnapshot,
+    StepActivity,
     build_health,
     build_metrics,
     build_report,
@@ -165,6 +166,9 @@ def run_scenario(
     collector = MetricsCollector()
     stream.subscribe(collector.on_event)
     last = LastEvents()
+    run_steps = scenario.steps if steps is None else steps
+    activity = StepActivity(clock, span_steps=clock.step + run_steps + scenario.stop_timeout_steps + 1)
+    stream.subscribe(activity)
     stream.subscribe(last)
     buffer = EventBuffer() if keep_events else None
     if buffer is not None:
@@ -184,11 +188,11 @@ def run_scenario(
     )
     try:
         if orch.preflight():
-            orch.run(scenario.steps if steps is None else steps)
+            orch.run(run_steps)
             orch.stop()
         preflight = [PreflightCheck(check=name, ok=ok, detail=detail) for name, ok, detail in orch.preflight_results]
         health = build_health(orch, collector, run_id=run_id)
-        status = build_status(orch, run_id=run_id, last_events=last, preflight=preflight)
+        status = build_status(orch, run_id=run_id, last_events=last, preflight=preflight, activity=activity)
         metrics = build_metrics(orch, collector, run_id=run_id)
         report = build_report(health, status, metrics)
         if report_hook is not None:

@@ -21,23 +21,16 @@ from typing import Any, Final
 from .clock import DEFAULT_STEP_MS
 from .markdown import lifecycle_counts
 from .orders import LEGAL_TRANSITIONS, TERMINAL_STATES, OrderState
+from .snapshots import ACTIVITY_BARS, ACTIVITY_CATEGORIES, ACTIVITY_CATEGORY_NAMES, ACTIVITY_CATEGORY_OF
 
 __all__ = ["ACTIVITY_CATEGORIES", "MAX_BARS", "render_html", "step_activity"]
 
-#: Event kinds grouped into the stacked bars of the activity chart (in drawing order).
-ACTIVITY_CATEGORIES: Final[tuple[tuple[str, frozenset[str]], ...]] = (
-    ("session", frozenset({"session_state", "preflight_check"})),
-    ("orders", frozenset({"order_place", "order_cancel", "order_query", "order_transition"})),
-    ("fills", frozenset({"fill", "fill_duplicate_ignored", "fill_out_of_order"})),
-    ("faults", frozenset({"fault_injected", "retry"})),
-    ("reconcile", frozenset({"reconcile_pass", "reconcile_mismatch"})),
-    ("rails", frozenset({"rail_trip"})),
-    ("other", frozenset()),
-)
-_CATEGORY_OF: Final = {kind: name for name, kinds in ACTIVITY_CATEGORIES for kind in kinds}
-_CATEGORY_NAMES: Final = tuple(name for name, _ in ACTIVITY_CATEGORIES)
+# The categories live beside the in-run counter (snapshots.StepActivity); this module
+# draws them and can also recount them from an events.jsonl stream (step_activity).
+_CATEGORY_OF: Final = ACTIVITY_CATEGORY_OF
+_CATEGORY_NAMES: Final = ACTIVITY_CATEGORY_NAMES
 #: At most this many bars per chart; longer runs are bucketed into ranges of steps.
-MAX_BARS: Final = 120
+MAX_BARS: Final = ACTIVITY_BARS
 
 _BADGE: Final = {"ok": "ok", "degraded": "degraded", "failed": "failed"}
 

@@ -22,6 +22,7 @@ from .orchestrator import SessionState
 from .orders import OrderState
 
 if TYPE_CHECKING:
+    from .clock import SimClock
     from .metrics import MetricsCollector
     from .orchestrator import Orchestrator
 
@@ -46,6 +47,20 @@ REPORT_SCHEMA: Final = "peak-dryrun/report/v1"
 LAST_EVENTS: Final = 5
 #: How many open orders the status snapshot lists (the count is always exact).
 OPEN_ORDERS_LISTED: Final = 20
+#: Event kinds grouped into the stacked bars of the activity chart (in drawing order).
+ACTIVITY_CATEGORIES: Final[tuple[tuple[str, frozenset[str]], ...]] = (
+    ("session", frozenset({"session_state", "preflight_check"})),
+    ("orders", frozenset({"order_place", "order_cancel", "order_query", "order_transition"})),
+    ("fills", frozenset({"fill", "fill_duplicate_ignored", "fill_out_of_order"})),
+    ("faults", frozenset({"fault_injected", "retry"})),
+    ("reconcile", frozenset({"reconcile_pass", "reconcile_mismatch"})),
+    ("rails", frozenset({"rail_trip"})),
+    ("other", frozenset()),
+)
+ACTIVITY_CATEGORY_OF: Final = {kind: name for name, kinds in ACTIVITY_CATEGORIES for kind in kinds}
+ACTIVITY_CATEGORY_NAMES: Final = tuple(name for name, _ in ACTIVITY_CATEGORIES)
+#: At most this many ranges of steps per run; longer runs are bucketed.
+ACTIVITY_BARS: Final = 120
 
 
 class HealthStatus(str, Enum):
@@ -127,6 +142,16 @@ class RailTripDoc(BaseModel):
     step: int
 
 
+class ActivityBucket(BaseModel):
+    """Events of one step (or one range of steps), counted by chart category."""
+
+    model_config = _DOC
+
+    first_step: int
+    last_step: int
+    counts: dict[str, int]
+
+
 class StatusSnapshot(_Document):
     """Session, orders by state, open orders, positions, reconcile summary, last events."""
 
@@ -139,6 +164,10 @@ class StatusSnapshot(_Document):
     reconcile: ReconcileSummary
     rail_trips: list[RailTripDoc]
     last_events: list[Event]
+    activity: list[ActivityBucket] = Field(
+        default_factory=list,
+        description=f"events per step (or per range of steps; at most {ACTIVITY_BARS} ranges), by category",
+    )
 
 
 class MetricSample(BaseModel):
@@ -186,6 +215,42 @@ SCHEMA_IDS: Final = {
     "status": STATUS_SCHEMA,
     "metrics": METRICS_SCHEMA,
 }
+
+
+class StepActivity:
+    """Event-stream listener counting events per step while the run happens.
+
+    The width of a range of steps is fixed up front from the longest the run can be
+    (``span_steps``), so memory stays at most :data:`ACTIVITY_BARS` small dicts however
+    long the run, and nobody has to read ``events.jsonl`` back to draw the picture.
+    """
+
+    __slots__ = ("_buckets", "_clock", "width")
+
+    def __init__(self, clock: SimClock, *, span_steps: int) -> None:
+        self._clock = clock
+        self.width = max(1, -(-span_steps // ACTIVITY_BARS))
+        self._buckets: list[dict[str, int]] = []
+
+    def __call__(self, event: EventRecord) -> None:
+        index = self._clock.step // self.width
+        buckets = self._buckets
+        while len(buckets) <= index:
+            buckets.append({})
+        counts = buckets[index]
+        category = ACTIVITY_CATEGORY_OF.get(event.kind, "other")
+        counts[category] = counts.get(category, 0) + 1
+
+    def documents(self) -> list[ActivityBucket]:
+        width = self.width
+        return [
+            ActivityBucket(
+                first_step=i * width,
+                last_step=i * width + width - 1,
+                counts={name: counts[name] for name in ACTIVITY_CATEGORY_NAMES if counts.get(name)},
+            )
+            for i, counts in enumerate(self._buckets)
+        ]
 
 
 class LastEvents:
@@ -254,6 +319,7 @@ def build_status(
     *,
     run_id: str,
     last_events: LastEvents,
+    activity: StepActivity | None = None,
     preflight: list[PreflightCheck],
 ) -> StatusSnapshot:
     book = orch.book
@@ -306,6 +372,7 @@ def build_status(
         ),
         rail_trips=[RailTripDoc(rail=t.rail.value, detail=t.detail, step=t.step) for t in orch.rails.trips],
         last_events=[event_document(e, run_id) for e in last_events.events],
+        activity=[] if activity is None else activity.documents(),
     )
 
 

@@ -37,7 +37,6 @@ __all__ = [
     "atomic_write_text",
     "build_index",
     "read_run_documents",
-    "read_step_activity",
     "remove_stale_runs",
     "render_session_files",
     "run_dir",
@@ -167,17 +166,6 @@ def _totals(families: Sequence[Mapping[str, Any]]) -> dict[str, int | float]:
     return dict(sorted(totals.items()))
 
 
-def read_step_activity(out_dir: Path, run_id: str, docs: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Events per step of one run, streamed from its ``events.jsonl`` (empty if absent)."""
-    from .html import step_activity
-
-    path = run_dir(out_dir, run_id) / "events.jsonl"
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8", newline="\n") as fh:
-        return step_activity(fh, last_ts=docs["health"]["last_audit_event_ts"])
-
-
 def render_session_files(
     out_dir: Path, run_ids: Sequence[str], *, problems: Sequence[str] = ()
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, str]]:
@@ -203,7 +191,8 @@ def render_session_files(
         "complete": not problems,
     }
     families = session_metric_families(runs)
-    activity = {run_id: read_step_activity(out_dir, run_id, docs) for run_id, docs in runs.items()}
+    # Counted while each run happened (snapshots.StepActivity): no events.jsonl is read back.
+    activity = {run_id: docs["status"].get("activity", []) for run_id, docs in runs.items()}
     texts = {
         HEALTH_FILE: dumps(
             {"schema": HEALTH_SESSION_SCHEMA, "session": summary, "runs": {i: d["health"] for i, d in runs.items()}}
