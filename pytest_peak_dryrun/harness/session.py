@@ -64,7 +64,8 @@ class DryRunSession:
 
     def merge_worker_output(self, worker_id: str, raw: object, error: object) -> None:
         if error is not None:
-            self.problems.append(f"xdist worker {worker_id} crashed: {str(error).strip().splitlines()[-1:]}")
+            lines = str(error).strip().splitlines()
+            self.problems.append(f"xdist worker {worker_id} crashed: {lines[-1] if lines else 'no detail'}")
             return
         if not isinstance(raw, str):
             if self.out_dir is not None:

@@ -78,7 +78,10 @@ def test_a_crashed_worker_marks_the_session_incomplete(pytester: pytest.Pytester
     result = pytester.runpytest_subprocess("--dryrun-snapshot=out", "-n", "2", "--max-worker-restart=0")
     index = json.loads((pytester.path / "out" / "index.json").read_text())
     assert index["complete"] is False
-    assert any("crashed" in problem for problem in index["problems"]), index["problems"]
+    crashed = [problem for problem in index["problems"] if "crashed" in problem]
+    assert len(crashed) == 1, index["problems"]
+    assert crashed[0].startswith("xdist worker gw")
+    assert "['" not in crashed[0]  # the last line of the error, not a list repr
     assert index["session"]["status"] == "failed"
     result.stdout.fnmatch_lines(["PROBLEM: xdist worker * crashed*"])
 
