@@ -21,7 +21,7 @@ from .clock import SimClock
 from .errors import BrokerError, PermanentBrokerError, RetryReason, UnknownOrderError
 from .events import EventStream
 from .model import Fill, Order
-from .orders import IllegalTransitionError, OrderRecord, OrderState
+from .orders import IllegalTransitionError, OrderRecord, OrderState, Side
 from .rails import SafetyRails
 from .reconcile import MismatchKind, Reconciler
 from .retry import RetryExhaustedError
@@ -294,14 +294,18 @@ class Orchestrator:
         if planned.intent_id is not None:
             self._intent_orders[planned.intent_id] = order_id
         price = req.limit_price if req.limit_price is not None else self._prices.get(req.instrument, Decimal(0))
+        limits = self.rails.limits
+        # Exposure and reserved cash walk the open orders: only when a rail needs them.
+        exposure = book.exposure(req.instrument) if limits.max_position is not None else Decimal(0)
+        needs_cash = not limits.allow_negative_balance and req.side is Side.BUY
         if not self.rails.pre_trade(
             order_id=order_id,
             side=req.side,
             qty=req.qty,
             price=price,
             open_orders=len(book.open),
-            exposure=book.exposure(req.instrument),
-            available_cash=book.cash - book.reserved_cash(self._prices),
+            exposure=exposure,
+            available_cash=book.cash - book.reserved_cash(self._prices) if needs_cash else Decimal(0),
         ):
             return  # blocked before it reached the broker
         rec = OrderRecord(

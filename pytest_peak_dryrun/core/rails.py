@@ -108,38 +108,25 @@ class SafetyRails:
         lim = self.limits
         notional = qty * price
         signed = qty if side is Side.BUY else -qty
-        checks: tuple[tuple[bool, Rail, str], ...] = (
-            (
-                lim.max_order_qty is not None and qty > lim.max_order_qty,
-                Rail.MAX_ORDER_QTY,
-                f"quantity {qty} above limit {lim.max_order_qty}",
-            ),
-            (
-                lim.max_notional is not None and notional > lim.max_notional,
-                Rail.MAX_NOTIONAL,
-                f"notional {notional} above limit {lim.max_notional}",
-            ),
-            (
-                lim.max_open_orders is not None and open_orders + 1 > lim.max_open_orders,
-                Rail.MAX_OPEN_ORDERS,
-                f"{open_orders + 1} open orders above limit {lim.max_open_orders}",
-            ),
-            (
-                lim.max_position is not None and abs(exposure + signed) > lim.max_position,
-                Rail.MAX_POSITION,
-                f"position {exposure + signed} beyond limit {lim.max_position}",
-            ),
-            (
-                not lim.allow_negative_balance and side is Side.BUY and available_cash - notional < 0,
+        # Checked in order; the detail text is only built for the rail that trips.
+        failed: tuple[Rail, str] | None = None
+        if lim.max_order_qty is not None and qty > lim.max_order_qty:
+            failed = Rail.MAX_ORDER_QTY, f"quantity {qty} above limit {lim.max_order_qty}"
+        elif lim.max_notional is not None and notional > lim.max_notional:
+            failed = Rail.MAX_NOTIONAL, f"notional {notional} above limit {lim.max_notional}"
+        elif lim.max_open_orders is not None and open_orders + 1 > lim.max_open_orders:
+            failed = Rail.MAX_OPEN_ORDERS, f"{open_orders + 1} open orders above limit {lim.max_open_orders}"
+        elif lim.max_position is not None and abs(exposure + signed) > lim.max_position:
+            failed = Rail.MAX_POSITION, f"position {exposure + signed} beyond limit {lim.max_position}"
+        elif not lim.allow_negative_balance and side is Side.BUY and available_cash - notional < 0:
+            failed = (
                 Rail.NEGATIVE_BALANCE,
                 f"buying {notional} with {available_cash} available would leave a negative balance",
-            ),
-        )
-        for failed, rail, detail in checks:
-            if failed:
-                self.trip(rail, detail, order_id=order_id)
-                return False
-        return True
+            )
+        if failed is None:
+            return True
+        self.trip(failed[0], failed[1], order_id=order_id)
+        return False
 
     # -- tripwires -------------------------------------------------------------------------
 

@@ -81,3 +81,24 @@ def test_pydantic_money_serializes_as_the_exact_string() -> None:
     assert dumps_line(fill.model_dump(mode="json")) == (
         '{"broker_order_id":"MB-1","exec_seq":1,"fill_id":"F1","price":"100.10","qty":"1.50","step":2}'
     )
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"seq": 1, "ts": 1768694400.001, "kind": "fill", "run_id": "r", "payload": {"qty": Decimal("1.50")}},
+        {"b": [1, 2.5, None, True, False], "a": {"z": "ü€", "y": 'quote"and\\\\slash'}, "c": -0.0},
+        {"enum": OrderState.FILLED, "big": 10**30, "tiny": 1e-7, "e": 1e16},
+        [],
+        {},
+    ],
+)
+def test_the_fast_line_encoder_writes_the_same_bytes_as_the_json_module(obj: object) -> None:
+    from pytest_peak_dryrun.core import canonical
+
+    assert canonical.dumps_line(obj) == canonical._LINE.encode(obj)
+
+
+def test_the_line_encoder_refuses_nan() -> None:
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        dumps_line({"x": float("nan")})
