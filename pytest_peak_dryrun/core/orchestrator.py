@@ -137,6 +137,10 @@ class Orchestrator:
         self._fill_cursor = 0
         self._prices = dict(scenario.instruments)
         self._raced: set[str] = set()
+        # Orders for anything else never reach the broker (pre-trade rail instrument_not_allowed).
+        self._allowlist = frozenset(
+            self.config.instrument_allowlist if self.config.instrument_allowlist is not None else scenario.instruments
+        )
 
     # -- session state machine ------------------------------------------------------------
 
@@ -306,6 +310,8 @@ class Orchestrator:
             open_orders=len(book.open),
             exposure=exposure,
             available_cash=book.cash - book.reserved_cash(self._prices) if needs_cash else Decimal(0),
+            instrument=req.instrument,
+            instrument_allowed=req.instrument in self._allowlist,
         ):
             return  # blocked before it reached the broker
         rec = OrderRecord(

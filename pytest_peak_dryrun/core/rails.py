@@ -24,6 +24,7 @@ __all__ = ["Rail", "RailLimits", "RailTrip", "SafetyRails"]
 class Rail(str, Enum):
     """Every rail: the ``rail`` label of ``safety_rail_trips_total``."""
 
+    INSTRUMENT_NOT_ALLOWED = "instrument_not_allowed"
     MAX_ORDER_QTY = "max_order_qty"
     MAX_NOTIONAL = "max_notional"
     MAX_OPEN_ORDERS = "max_open_orders"
@@ -99,6 +100,8 @@ class SafetyRails:
         open_orders: int,
         exposure: Decimal,
         available_cash: Decimal,
+        instrument: str = "",
+        instrument_allowed: bool = True,
     ) -> bool:
         """True when the order may go to the broker; otherwise the rail has tripped.
 
@@ -110,7 +113,9 @@ class SafetyRails:
         signed = qty if side is Side.BUY else -qty
         # Checked in order; the detail text is only built for the rail that trips.
         failed: tuple[Rail, str] | None = None
-        if lim.max_order_qty is not None and qty > lim.max_order_qty:
+        if not instrument_allowed:
+            failed = Rail.INSTRUMENT_NOT_ALLOWED, f"instrument {instrument!r} is not on the allowlist"
+        elif lim.max_order_qty is not None and qty > lim.max_order_qty:
             failed = Rail.MAX_ORDER_QTY, f"quantity {qty} above limit {lim.max_order_qty}"
         elif lim.max_notional is not None and notional > lim.max_notional:
             failed = Rail.MAX_NOTIONAL, f"notional {notional} above limit {lim.max_notional}"

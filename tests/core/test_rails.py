@@ -12,7 +12,7 @@ from pytest_peak_dryrun.core.broker import MockBroker
 from pytest_peak_dryrun.core.clock import SimClock
 from pytest_peak_dryrun.core.dryrun import DryRunResult, run_scenario
 from pytest_peak_dryrun.core.model import OrderRequest
-from pytest_peak_dryrun.core.orchestrator import SessionState
+from pytest_peak_dryrun.core.orchestrator import DryRunConfig, SessionState
 from pytest_peak_dryrun.core.orders import Side
 from pytest_peak_dryrun.core.rails import Rail, RailLimits, SafetyRails
 from pytest_peak_dryrun.core.scenario import Scenario
@@ -283,6 +283,7 @@ def test_illegal_transition_and_kill() -> None:
 
 def test_rail_names_and_limit_validation() -> None:
     assert [r.value for r in Rail] == [
+        "instrument_not_allowed",
         "max_order_qty",
         "max_notional",
         "max_open_orders",
@@ -298,3 +299,24 @@ def test_rail_names_and_limit_validation() -> None:
         RailLimits(max_order_qty=D(0))
     with pytest.raises(ValidationError):
         RailLimits(max_open_orders=0)
+
+
+def test_an_instrument_outside_the_allowlist_never_reaches_the_broker() -> None:
+    foreign = {"step": 2, "instrument": "NOT-ALLOWED", "side": "BUY", "qty": "1"}
+    result, broker = run(orders=[order(1, "1"), foreign])
+    assert_tripped(result, Rail.INSTRUMENT_NOT_ALLOWED, 2)
+    assert broker.placed == [("O-000001", "1")]
+    assert result.status.rail_trips[0].detail == "instrument 'NOT-ALLOWED' is not on the allowlist"
+
+
+def test_the_configured_allowlist_is_the_one_enforced() -> None:
+    scenario = Scenario.model_validate(
+        {
+            "name": "rails",
+            "steps": 4,
+            "instruments": {"DEMO-EUR": "100", "DEMO-USD": "50"},
+            "orders": [{"step": 1, "instrument": "DEMO-USD", "side": "BUY", "qty": "1"}],
+        }
+    )
+    config = DryRunConfig(instrument_allowlist=("DEMO-EUR", "DEMO-USD"))
+    assert run_scenario(scenario, config=config).state is SessionState.STOPPED
