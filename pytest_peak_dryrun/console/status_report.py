@@ -129,25 +129,18 @@ def load_snapshot(directory: Path) -> tuple[dict[str, Any], dict[str, dict[str, 
     return index, runs
 
 
-def _samples(metrics: Mapping[str, Any], name: str) -> list[tuple[dict[str, str], int | float]]:
-    for family in metrics["metrics"]:
-        if family["name"] == name:
-            return [(s["labels"], s["value"]) for s in family["samples"]]
-    return []
-
-
 def _int(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
 def _run_entry(run_id: str, docs: Mapping[str, Any]) -> dict[str, Any]:
-    from ..core.markdown import lifecycle_counts
+    from ..core.markdown import lifecycle_counts, metric_samples
 
     health, status = docs["health"], docs["status"]
     state = health["orchestrator_state"]
     needs_operator = state in NEEDS_OPERATOR_STATES
     retries: dict[str, dict[str, int | float]] = {}
-    for labels, value in _samples(docs["metrics"], "retry_attempts_total"):
+    for labels, value in metric_samples(docs["metrics"], "retry_attempts_total"):
         if value:
             retries.setdefault(labels["op"], {})[labels["reason"]] = _int(value)
     return {

@@ -93,11 +93,48 @@ def _read_lines(path: Path) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class _EventFacts:
+    """What the metrics of one run must agree with, counted once from its events."""
+
+    counters: dict[str, dict[tuple[str, ...], int]]
+    any_event: bool
+    last_ts: object
+    any_session_state: bool
+    final_state: object
+
+    @classmethod
+    def count(cls, events: Sequence[Mapping[str, Any]]) -> _EventFacts:
+        kinds = {kind: name for name, (kind, _) in COUNTER_SOURCES.items()}
+        counters: dict[str, dict[tuple[str, ...], int]] = {name: {} for name in COUNTER_SOURCES}
+        final_state: object = None
+        any_session_state = False
+        for event in events:
+            kind = str(event.get("kind"))
+            if kind == "session_state":
+                any_session_state = True
+                final_state = (event.get("payload") or {}).get("to_state")
+            name = kinds.get(kind)
+            if name is None:
+                continue
+            payload = event.get("payload") or {}
+            key = tuple(str(payload.get(label)) for label in COUNTER_SOURCES[name][1])
+            counters[name][key] = counters[name].get(key, 0) + 1
+        return cls(
+            counters=counters,
+            any_event=bool(events),
+            last_ts=events[-1].get("ts") if events else None,
+            any_session_state=any_session_state,
+            final_state=final_state,
+        )
+
+
 class _Validator:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.problems: list[Problem] = []
         self._validators: dict[str, Any] = {}
+        self._event_facts: dict[str, _EventFacts] = {}
 
     def add(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -242,8 +279,10 @@ class _Validator:
         if _valid(self, "status", status):
             self._conservation(f"{base}/status.json", status)
         if parsed is not None:
+            # Counted once here; the session metrics file is checked against the same counts.
+            facts = self._event_facts[run_id] = _EventFacts.count(parsed)
             if _valid(self, "metrics", metrics):
-                self.check_counters(f"{base}/metrics.json", metrics, parsed)
+                self.check_counters(f"{base}/metrics.json", metrics, facts)
             if _valid(self, "health", health) and _valid(self, "status", status):
                 self._facts(base, health, status, parsed)
         ok = all(_valid(self, name, docs[name]) for name in ("health", "status", "metrics"))
@@ -291,19 +330,9 @@ class _Validator:
         if orders["open"] != open_count:
             self.add(rel, f"order conservation: open is {orders['open']} but {open_count} order(s) are in open states")
 
-    def check_counters(
-        self, rel: str, metrics: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *, prefix: str = ""
-    ) -> None:
+    def check_counters(self, rel: str, metrics: Mapping[str, Any], facts: _EventFacts, *, prefix: str = "") -> None:
         """Every counter equals the count of its events; the gauges agree with the events."""
-        kinds = {kind: name for name, (kind, _) in COUNTER_SOURCES.items()}
-        expected: dict[str, dict[tuple[str, ...], int]] = {name: {} for name in COUNTER_SOURCES}
-        for event in events:
-            name = kinds.get(str(event.get("kind")))
-            if name is None:
-                continue
-            payload = event.get("payload") or {}
-            key = tuple(str(payload.get(label)) for label in COUNTER_SOURCES[name][1])
-            expected[name][key] = expected[name].get(key, 0) + 1
+        expected = facts.counters
         families = {f["name"]: f for f in metrics["metrics"]}
         for name, (kind, label_names) in COUNTER_SOURCES.items():
             family = families.get(name)
@@ -325,15 +354,14 @@ class _Validator:
                         + (f" with {where}" if where else ""),
                     )
         gauge = families.get("last_audit_event_ts")
-        if events and gauge is not None:
-            last_ts = events[-1].get("ts")
+        if facts.any_event and gauge is not None:
+            last_ts = facts.last_ts
             values = [s["value"] for s in gauge["samples"]]
             if values != [last_ts]:
                 self.add(rel, f"{prefix}last_audit_event_ts is {values} but the last event's ts is {last_ts}")
-        state_events = [e for e in events if e.get("kind") == "session_state"]
         state_gauge = families.get("orchestrator_state")
-        if state_events and state_gauge is not None:
-            final = (state_events[-1].get("payload") or {}).get("to_state")
+        if facts.any_session_state and state_gauge is not None:
+            final = facts.final_state
             on = sorted(s["labels"].get("state") for s in state_gauge["samples"] if s["value"] == 1)
             if on != [final]:
                 self.add(
@@ -386,14 +414,10 @@ class _Validator:
         metrics_doc = session_docs["dryrun_metrics_snapshot.json"]
         if _valid(self, "metrics-session", metrics_doc):
             for run_id, metrics in sorted(metrics_doc["runs"].items()):
-                events_path = self.dir / "runs" / run_id / "events.jsonl"
-                if not events_path.is_file():
-                    continue
-                try:
-                    events = [json.loads(line) for line in _read_lines(events_path)]
-                except (OSError, UnicodeDecodeError, ValueError):
-                    continue
-                self.check_counters("dryrun_metrics_snapshot.json", metrics, events, prefix=f"runs.{run_id}: ")
+                facts = self._event_facts.get(run_id)
+                if facts is None:
+                    continue  # its events.jsonl is missing or unreadable (reported with the run)
+                self.check_counters("dryrun_metrics_snapshot.json", metrics, facts, prefix=f"runs.{run_id}: ")
         if not runs_ok:
             return  # a roll-up cannot be rebuilt from broken run files (already reported)
         problems = [str(p) for p in index.get("problems", [])] if isinstance(index.get("problems"), list) else []

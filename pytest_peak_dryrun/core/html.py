@@ -19,7 +19,7 @@ from html import escape
 from typing import Any, Final
 
 from .clock import DEFAULT_STEP_MS
-from .markdown import lifecycle_counts
+from .markdown import lifecycle_counts, metric_samples
 from .orders import LEGAL_TRANSITIONS, TERMINAL_STATES, OrderState
 from .snapshots import ACTIVITY_BARS, ACTIVITY_CATEGORIES, ACTIVITY_CATEGORY_NAMES, ACTIVITY_CATEGORY_OF
 
@@ -119,13 +119,6 @@ def _n(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _samples(metrics: Mapping[str, Any], name: str) -> list[tuple[dict[str, str], int | float]]:
-    for family in metrics["metrics"]:
-        if family["name"] == name:
-            return [(s["labels"], s["value"]) for s in family["samples"]]
-    return []
-
-
 def _count(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
@@ -206,7 +199,7 @@ def _clip(centre: tuple[float, float], toward: tuple[float, float]) -> tuple[flo
 
 def _lifecycle_svg(index: int, docs: Mapping[str, Any]) -> str:
     counts: dict[tuple[str, str], int | float] = {}
-    for labels, value in _samples(docs["metrics"], "order_state_transitions_total"):
+    for labels, value in metric_samples(docs["metrics"], "order_state_transitions_total"):
         key = (labels["from_state"], labels["to_state"])
         counts[key] = counts.get(key, 0) + value
     edges: list[tuple[OrderState, OrderState]] = [
@@ -423,7 +416,7 @@ def _run_section(
     transitions = sorted(
         (
             (labels["from_state"], labels["to_state"], value)
-            for labels, value in _samples(metrics, "order_state_transitions_total")
+            for labels, value in metric_samples(metrics, "order_state_transitions_total")
         ),
     )
     if transitions:
@@ -440,9 +433,9 @@ def _run_section(
         ("cancel", "orders_cancel_total"),
         ("query", "orders_query_total"),
     ):
-        for labels, value in sorted(_samples(metrics, name), key=lambda s: sorted(s[0].items())):
+        for labels, value in sorted(metric_samples(metrics, name), key=lambda s: sorted(s[0].items())):
             op_rows.append([op, _e(labels["outcome"]), _count(value)])
-    for labels, value in sorted(_samples(metrics, "retry_attempts_total"), key=lambda s: sorted(s[0].items())):
+    for labels, value in sorted(metric_samples(metrics, "retry_attempts_total"), key=lambda s: sorted(s[0].items())):
         op_rows.append([f"retry {_e(labels['op'])}", _e(labels["reason"]), _count(value)])
     if op_rows:
         out.append("<h3>Broker calls</h3>")

@@ -11,20 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["lifecycle_counts", "render_markdown"]
+__all__ = ["lifecycle_counts", "metric_samples", "render_markdown"]
 
 _BADGE = {"ok": "✅ ok", "degraded": "⚠️ degraded", "failed": "❌ failed"}
 
 
-def _samples(metrics: Mapping[str, Any], name: str) -> list[tuple[dict[str, str], int | float]]:
+def metric_samples(metrics: Mapping[str, Any], name: str) -> list[tuple[dict[str, str], int | float]]:
+    """``(labels, value)`` of every sample of metric ``name`` in a metrics document."""
     for family in metrics["metrics"]:
         if family["name"] == name:
             return [(s["labels"], s["value"]) for s in family["samples"]]
     return []
-
-
-def _sum(metrics: Mapping[str, Any], name: str, **match: str) -> int | float:
-    return sum(v for labels, v in _samples(metrics, name) if all(labels.get(k) == x for k, x in match.items()))
 
 
 def lifecycle_counts(docs: Mapping[str, Any]) -> dict[str, int]:
@@ -109,7 +106,7 @@ def render_markdown(
             out += [f"- {reason}" for reason in health["reasons"]]
         life = lifecycle_counts(docs)
         out += ["", "**Orders:** " + ", ".join(f"{n} {k}" for k, n in life.items())]
-        transitions = _samples(metrics, "order_state_transitions_total")
+        transitions = metric_samples(metrics, "order_state_transitions_total")
         if transitions:
             out += ["", "Order lifecycle (state transitions):", ""]
             out += _table(
@@ -123,9 +120,9 @@ def render_markdown(
         ]
         op_rows = []
         for op, name in ops:
-            for labels, value in _samples(metrics, name):
+            for labels, value in metric_samples(metrics, name):
                 op_rows.append([op, labels["outcome"], value])
-        for labels, value in _samples(metrics, "retry_attempts_total"):
+        for labels, value in metric_samples(metrics, "retry_attempts_total"):
             op_rows.append([f"retry {labels['op']}", labels["reason"], value])
         if op_rows:
             out += ["", "Broker calls:", ""]

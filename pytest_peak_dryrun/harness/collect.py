@@ -54,18 +54,13 @@ class DryRunScenarioItem(pytest.Item):
     def runtest(self) -> None:
         from ..core.canonical import dumps
         from ..core.orchestrator import DryRunConfig
-        from ..core.scenario import ScenarioError, load_scenario
-        from .fixtures import execute_dryrun
+        from ..core.scenario import ScenarioError
+        from .fixtures import execute_dryrun, resolve_scenario
         from .session import SESSION_KEY
 
         session = self.config.stash[SESSION_KEY]
-        try:
-            scenario = load_scenario(self.path)
-            overrides: dict[str, Any] = {}
-            if session.seed is not None:
-                overrides["seed"] = session.seed
-            if overrides:
-                scenario = scenario.with_overrides(**overrides)
+        try:  # the marker's path: loading, and --dryrun-seed over the file's seed
+            scenario = resolve_scenario(self.path, base_dir=self.path.parent, seed=None, steps=None, session=session)
         except ScenarioError as exc:
             raise ScenarioItemFailure(str(exc)) from None
         if scenario.steps > session.max_steps:

@@ -81,14 +81,13 @@ class DryRunSession:
         """Write the session files (controller or serial session only)."""
         if self.out_dir is None or self.is_worker:
             return
-        from ..core.writer import INDEX_FILE, remove_stale_runs, write_session
+        from ..core.writer import remove_stale_runs, write_session
 
         self.summaries.sort(key=lambda s: s["run_id"])
         run_ids = [s["run_id"] for s in self.summaries]
         remove_stale_runs(self.out_dir, run_ids)
         write_session(self.out_dir, run_ids, problems=self.problems)
         self.written = sorted(p for p in self.out_dir.rglob("*") if p.is_file())
-        assert (self.out_dir / INDEX_FILE).exists()
         self.config.hook.pytest_dryrun_snapshots_written(config=self.config, out_dir=self.out_dir, files=self.written)
 
     def terminal_lines(self) -> list[str]:
