@@ -9,9 +9,7 @@ on the house broker's clock.
 
 from __future__ import annotations
 
-from typing import Any
-
-from house_broker import FeedPosition, GatewayTimeout, NoSuchOrder, Refused, Status, Throttled
+from house_broker import Execution, FeedPosition, GatewayTimeout, NoSuchOrder, Refused, Status, Throttled
 
 from pytest_peak_dryrun import (
     BrokerAdapter,
@@ -60,6 +58,6 @@ class HouseAdapter(BrokerAdapter):
     def venue_open_orders(self) -> list[Status]:
         return self.venue.working()
 
-    def venue_fills(self, cursor: FeedPosition | None) -> tuple[FeedPosition, Any]:
+    def venue_fills(self, cursor: FeedPosition | None) -> tuple[FeedPosition, list[Execution]]:
         executions, position = self.venue.executions(after=cursor)
         return position, executions

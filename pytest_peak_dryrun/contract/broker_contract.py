@@ -4,6 +4,11 @@ Subclass :class:`BrokerContract` in a test module (its name must start with ``Te
 provide the ``contract_broker`` fixture. Every test drives the adapter through the
 :class:`~pytest_peak_dryrun.Broker` protocol only and advances the shared simulated clock,
 so it holds for adapters with acknowledgement or fill latency (up to ``MAX_STEPS`` steps).
+
+Besides the protocol's shape it checks that fills are sane (issue 11: a broker filling at
+price 0 used to pass): every price positive and within ``PRICE_BAND`` of the instrument's
+reference price, an order's fills never above its quantity, and ``filled_qty`` in queries
+agreeing with the fills.
 """
 
 from __future__ import annotations

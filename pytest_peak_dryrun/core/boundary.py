@@ -173,7 +173,10 @@ class CheckedBroker:
         return getattr(self.__wrapped__, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self.__wrapped__, name, value)
+        if name == "__wrapped__":  # copy.deepcopy and pickle rebuild the slot this way
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.__wrapped__, name, value)
 
     def __repr__(self) -> str:
         return f"check_broker({self.__wrapped__!r})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -265,6 +266,10 @@ def test_other_attributes_are_the_wrapped_brokers() -> None:
     with pytest.raises(AttributeError):
         broker.no_such_attribute  # noqa: B018
     assert repr(broker).startswith("check_broker(<")
+    twin = copy.deepcopy(broker)
+    assert isinstance(twin, CheckedBroker)
+    assert twin.__wrapped__ is not adapter
+    assert twin.note == "set through the wrapper"
 
 
 def test_a_contract_error_is_no_broker_error_and_stops_the_run(tmp_path: Path) -> None:

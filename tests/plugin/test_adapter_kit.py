@@ -242,3 +242,10 @@ def test_a_broker_that_cannot_be_called_as_the_protocol_says_fails_preflight(pyt
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_the_readme_shows_the_adapter_the_tests_run() -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text("utf-8")
+    source = HOUSE["house_adapter"]
+    shown = source[source.index("from house_broker import") :]
+    assert shown in readme
