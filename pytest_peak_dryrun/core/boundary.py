@@ -6,7 +6,8 @@ reconciler, far from its cause. :func:`check_broker` wraps a broker so that each
 call checks what came back and raises one :class:`~pytest_peak_dryrun.BrokerContractError`
 naming the adapter class, the method, what was returned and what was expected::
 
-    PaperAdapter.query_order returned BrokerOrderSnapshot; expected Order (missing: instrument, qty, filled_qty)
+    PaperAdapter.query_order returned BrokerOrderSnapshot; expected Order (missing: instrument, qty,
+    filled_qty). Fix: return a pytest_peak_dryrun.Order (BrokerAdapter builds one from a venue's record)
 
 The wrapper is the innermost one around a user's broker (fault injection and the
 orchestrator sit outside it), so a fault injected on top is never mistaken for an adapter
