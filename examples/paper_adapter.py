@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from pytest_peak_dryrun import MockBroker, OrderRequest
-from pytest_peak_dryrun.core.errors import InvalidOrderError
-from pytest_peak_dryrun.core.model import Fill, Order
+from pytest_peak_dryrun import Fill, InvalidOrderError, MockBroker, Order, OrderRequest
 
 
 class PaperVenueAdapter:

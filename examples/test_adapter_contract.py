@@ -3,8 +3,7 @@
 import pytest
 from paper_adapter import PaperVenueAdapter
 
-from pytest_peak_dryrun import MockBroker
-from pytest_peak_dryrun.contract import BrokerContract
+from pytest_peak_dryrun import BrokerContract, MockBroker
 
 
 class TestPaperVenueAdapter(BrokerContract):

@@ -4,8 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from pytest_peak_dryrun import FaultKind, FaultRule, Scenario
-from pytest_peak_dryrun.core.scenario import PlaceIntent
+from pytest_peak_dryrun import FaultKind, FaultRule, PlaceIntent, Scenario
 
 RATE_LIMIT_AND_DUPLICATE = Scenario(
     name="rate_limit_and_duplicate_fill",

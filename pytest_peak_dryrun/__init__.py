@@ -12,55 +12,109 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "Broker",
+    "BrokerAdapter",
+    "BrokerContract",
+    "BrokerContractError",
+    "BrokerError",
+    "BrokerTimeoutError",
+    "CancelIntent",
     "DryRunConfig",
     "DryRunResult",
     "FaultKind",
     "FaultRule",
+    "Fill",
+    "InvalidOrderError",
     "MockBroker",
     "MockBrokerConfig",
     "NoLiveError",
     "Orchestrator",
+    "Order",
+    "OrderRejectedError",
     "OrderRequest",
     "OrderState",
+    "OrderType",
+    "PermanentBrokerError",
+    "PlaceIntent",
+    "RateLimitError",
     "RetryPolicy",
+    "RetryableBrokerError",
     "Scenario",
     "ScenarioError",
     "SessionState",
+    "Side",
     "SimClock",
+    "TransientUnavailableError",
+    "UnknownOrderError",
+    "check_broker",
     "load_scenario",
     "run_scenario",
 ]
 
 _WHERE = {
     "Broker": "core.broker",
+    "BrokerAdapter": "core.adapter",
+    # the contract suite imports pytest: loaded only when the name is used
+    "BrokerContract": "contract.broker_contract",
+    "BrokerContractError": "core.errors",
+    "BrokerError": "core.errors",
+    "BrokerTimeoutError": "core.errors",
+    "CancelIntent": "core.scenario",
     "DryRunConfig": "core.orchestrator",
     "DryRunResult": "core.dryrun",
     "FaultKind": "core.broker",
     "FaultRule": "core.broker",
+    "Fill": "core.model",
+    "InvalidOrderError": "core.errors",
     "MockBroker": "core.broker",
     "MockBrokerConfig": "core.broker",
     "NoLiveError": "netguard",
     "Orchestrator": "core.orchestrator",
+    "Order": "core.model",
+    "OrderRejectedError": "core.errors",
     "OrderRequest": "core.model",
     "OrderState": "core.orders",
+    "OrderType": "core.orders",
+    "PermanentBrokerError": "core.errors",
+    "PlaceIntent": "core.scenario",
+    "RateLimitError": "core.errors",
     "RetryPolicy": "core.retry",
+    "RetryableBrokerError": "core.errors",
     "Scenario": "core.scenario",
     "ScenarioError": "core.scenario",
     "SessionState": "core.orchestrator",
+    "Side": "core.orders",
     "SimClock": "core.clock",
+    "TransientUnavailableError": "core.errors",
+    "UnknownOrderError": "core.errors",
+    "check_broker": "core.boundary",
     "load_scenario": "core.scenario",
     "run_scenario": "core.dryrun",
 }
 
 if TYPE_CHECKING:
+    from .contract.broker_contract import BrokerContract
+    from .core.adapter import BrokerAdapter
+    from .core.boundary import check_broker
     from .core.broker import Broker, FaultKind, FaultRule, MockBroker, MockBrokerConfig
     from .core.clock import SimClock
     from .core.dryrun import DryRunResult, run_scenario
-    from .core.model import OrderRequest
+    from .core.errors import (
+        BrokerContractError,
+        BrokerError,
+        BrokerTimeoutError,
+        InvalidOrderError,
+        OrderRejectedError,
+        PermanentBrokerError,
+        RateLimitError,
+        RetryableBrokerError,
+        TransientUnavailableError,
+        UnknownOrderError,
+    )
+    from .core.model import Fill, Order, OrderRequest
     from .core.orchestrator import DryRunConfig, Orchestrator, SessionState
-    from .core.orders import OrderState
+    from .core.orders import OrderState, OrderType, Side
     from .core.retry import RetryPolicy
-    from .core.scenario import Scenario, ScenarioError, load_scenario
+    from .core.scenario import CancelIntent, PlaceIntent, Scenario, ScenarioError, load_scenario
     from .netguard import NoLiveError
 
 
@@ -68,9 +122,11 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'pytest_peak_dryrun' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    # Not cached in globals(): pytester's in-process runs unload the modules first imported
+    # inside them, and a cached name would then keep a class of the unloaded copy (an Order
+    # that is no longer the Order the boundary checks compare with). import_module is a
+    # sys.modules lookup once the module is loaded.
+    return getattr(import_module(f".{module}", __name__), name)
 
 
 def __dir__() -> list[str]:

@@ -426,6 +426,7 @@ def orchestrator(
             orchestrator.stop()
             assert metrics_collector.total("orders_place_total") > 0
     """
+    from .core.boundary import check_broker
     from .core.broker import MockBroker
     from .core.events import EventStream
     from .core.orchestrator import Orchestrator
@@ -436,9 +437,10 @@ def orchestrator(
     stream.subscribe(audit_log)
     if isinstance(mock_broker, MockBroker) and mock_broker.emit is None:
         mock_broker.emit = stream.emit
+    broker = check_broker(mock_broker)  # innermost wrapper: results are checked where they enter the run
     return Orchestrator(
         dryrun_scenario,
-        broker=mock_broker,
+        broker=broker,
         clock=clock,
         stream=stream,
         config=dryrun_config,

@@ -4,6 +4,11 @@ Subclass :class:`BrokerContract` in a test module (its name must start with ``Te
 provide the ``contract_broker`` fixture. Every test drives the adapter through the
 :class:`~pytest_peak_dryrun.Broker` protocol only and advances the shared simulated clock,
 so it holds for adapters with acknowledgement or fill latency (up to ``MAX_STEPS`` steps).
+
+Besides the protocol's shape it checks that fills are sane (issue 11: a broker filling at
+price 0 used to pass): every price positive and within ``PRICE_BAND`` of the instrument's
+reference price, an order's fills never above its quantity, and ``filled_qty`` in queries
+agreeing with the fills.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ class BrokerContract:
     #: Steps an adapter may take to acknowledge, fill or cancel an order.
     MAX_STEPS: ClassVar[int] = 10
     INSTRUMENT: ClassVar[str] = "DEMO-EUR"
+    #: A fill price must lie within this share of the instrument's reference price (±50%).
+    PRICE_BAND: ClassVar[Decimal] = Decimal("0.5")
 
     @pytest.fixture
     def contract_broker_config(self) -> MockBrokerConfig:
@@ -68,6 +75,16 @@ class BrokerContract:
     def all_fills(self, broker: Broker, cursor: int = 0) -> tuple[int, list[Fill]]:
         cursor, fills = broker.iter_fills(cursor)
         return cursor, list(fills)
+
+    def fills_by_order(self, fills: list[Fill]) -> dict[str, Decimal]:
+        """Filled quantity per broker order id, each fill id counted once."""
+        seen: dict[str, Fill] = {}
+        for fill in fills:
+            seen.setdefault(fill.fill_id, fill)
+        totals: dict[str, Decimal] = {}
+        for fill in seen.values():
+            totals[fill.broker_order_id] = totals.get(fill.broker_order_id, Decimal(0)) + fill.qty
+        return totals
 
     # -- the contract ----------------------------------------------------------------------
 
@@ -140,3 +157,44 @@ class BrokerContract:
         unknown = OrderRequest(instrument="NOT-LISTED", side=Side.BUY, qty=Decimal("1"))
         with pytest.raises(PermanentBrokerError):
             contract_broker.place_order(unknown, idempotency_key="contract-unknown")
+
+    def test_fills_are_priced_near_the_reference_price(
+        self, contract_broker: Broker, sim_clock: SimClock, contract_broker_config: MockBrokerConfig
+    ) -> None:
+        reference = contract_broker_config.instruments[self.INSTRUMENT]
+        band = reference * self.PRICE_BAND
+        ids = [
+            contract_broker.place_order(self.market("3"), idempotency_key="contract-price-buy"),
+            contract_broker.place_order(self.market("2", Side.SELL), idempotency_key="contract-price-sell"),
+        ]
+        for boid in ids:
+            self.wait_for(contract_broker, sim_clock, boid, frozenset({OrderState.FILLED}))
+        _, fills = self.all_fills(contract_broker)
+        mine = [f for f in fills if f.broker_order_id in ids]
+        assert mine, "filled orders must have fills"
+        for fill in mine:
+            assert fill.qty > 0, f"fill {fill.fill_id} has quantity {fill.qty}; expected a positive quantity"
+            sane = fill.price > 0 and abs(fill.price - reference) <= band
+            assert sane, (
+                f"fill {fill.fill_id} at {fill.price}: expected a positive price within "
+                f"±{self.PRICE_BAND:%} of the reference price {reference}"
+            )
+
+    def test_fills_never_exceed_the_order_and_agree_with_queries(
+        self, contract_broker: Broker, sim_clock: SimClock
+    ) -> None:
+        orders = {
+            contract_broker.place_order(self.market("7"), idempotency_key="contract-qty-market"): Decimal("7"),
+            contract_broker.place_order(self.resting("2"), idempotency_key="contract-qty-resting"): Decimal("2"),
+        }
+        for _ in range(self.MAX_STEPS):
+            queried = {boid: contract_broker.query_order(boid) for boid in orders}
+            _, fills = self.all_fills(contract_broker)
+            filled = self.fills_by_order(fills)
+            for boid, qty in orders.items():
+                total = filled.get(boid, Decimal(0))
+                assert total <= qty, f"the fills of {boid} add up to {total}, above its quantity {qty}"
+                assert queried[boid].filled_qty == total, (
+                    f"query_order({boid!r}) says filled_qty {queried[boid].filled_qty}; its fills add up to {total}"
+                )
+            sim_clock.advance_step()

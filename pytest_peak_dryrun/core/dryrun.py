@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .boundary import check_broker
 from .broker import Broker, MockBroker
 from .clock import SimClock
 from .events import AuditLog, EventBuffer, EventListener, EventRecord, EventStream, JsonlFile, Redactor
@@ -149,7 +150,10 @@ def run_scenario(
 
     ``broker`` defaults to a :class:`MockBroker` built from the scenario. A MockBroker
     passed in shares its clock with the run (and gets the run's event stream for its fault
-    events if it has none). ``steps`` runs fewer (or more) steps than the scenario says.
+    events if it has none). Any other broker's results are checked where they enter the run
+    (:func:`~pytest_peak_dryrun.check_broker`): a wrong one raises
+    :class:`~pytest_peak_dryrun.BrokerContractError`. ``steps`` runs fewer (or more) steps
+    than the scenario says.
     """
     run_id = run_id or make_run_id(scenario.name)
     if not _RUN_ID.match(run_id):
@@ -163,6 +167,7 @@ def run_scenario(
         broker = MockBroker(scenario.broker_config(), clock=clock, emit=stream.emit)
     elif isinstance(broker, MockBroker) and broker.emit is None:
         broker.emit = stream.emit
+    broker = check_broker(broker)  # innermost wrapper: results are checked where they enter the run
     collector = MetricsCollector()
     stream.subscribe(collector.on_event)
     last = LastEvents()

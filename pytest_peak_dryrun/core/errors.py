@@ -4,6 +4,9 @@ The split that matters to a caller is *retryable* (the same request may succeed 
 rate limit, timeout, transient outage) versus *permanent* (retrying cannot help: invalid
 request, rejected order, unknown order). :class:`~pytest_peak_dryrun.core.retry.RetryPolicy`
 retries the first kind only.
+
+:class:`BrokerContractError` is neither: it says the *adapter* broke the contract (returned
+the wrong kind of value), which no retry and no rejection handling may hide.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from enum import Enum
 
 __all__ = [
+    "BrokerContractError",
     "BrokerError",
     "BrokerTimeoutError",
     "InvalidOrderError",
@@ -78,3 +82,14 @@ class UnknownOrderError(PermanentBrokerError):
     """The broker has no order with this id."""
 
     reason = "unknown_order"
+
+
+class BrokerContractError(TypeError):
+    """A broker returned a value the :class:`~pytest_peak_dryrun.Broker` protocol does not allow.
+
+    Raised where the value crosses into the plugin (see ``core/boundary.py``), naming the
+    adapter class, the method, what came back and what was expected. Deliberately *not* a
+    :class:`BrokerError`: the retry policy and the orchestrator's error handling catch those,
+    and a wrong return type is a bug in the adapter that must stop the run, not a rejected
+    order or a retry.
+    """

@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .book import OrderBook
+from .boundary import signature_problems, unwrap_broker
 from .broker import Broker, BrokerOp, MockBroker
 from .clock import SimClock
 from .errors import BrokerError, PermanentBrokerError, RetryReason, UnknownOrderError
@@ -180,13 +181,21 @@ class Orchestrator:
             yield "instrument_allowlist", False, f"scenario instruments not allowed: {', '.join(sorted(outside))}"
         else:
             yield "instrument_allowlist", True, f"{len(allow)} instrument(s)"
-        is_dry = isinstance(self.broker, MockBroker) or getattr(self.broker, "dry_run", False) is True
+        # The user's broker, under the plugin's own wrappers (boundary checks, fault injection).
+        own = unwrap_broker(self.broker)
+        is_dry = isinstance(own, MockBroker) or getattr(own, "dry_run", False) is True
         yield (
             "dryrun_broker",
             is_dry,
-            f"{type(self.broker).__name__} is a dry-run broker"
+            f"{type(own).__name__} is a dry-run broker"
             if is_dry
-            else f"{type(self.broker).__name__} is not a MockBroker and does not declare dry_run = True",
+            else f"{type(own).__name__} is not a MockBroker and does not declare dry_run = True",
+        )
+        problems = signature_problems(own)
+        yield (
+            "broker_protocol",
+            not problems,
+            "; ".join(problems) if problems else "every Broker method can be called as the orchestrator calls it",
         )
         if self.scenario.steps > self.config.max_steps:
             yield "step_bound", False, f"scenario has {self.scenario.steps} steps, the bound is {self.config.max_steps}"

@@ -106,6 +106,7 @@ def test_happy_session_walks_init_to_stopped() -> None:
         "live_disabled",
         "instrument_allowlist",
         "dryrun_broker",
+        "broker_protocol",
         "step_bound",
         "audit_sink",
     ]
@@ -118,6 +119,7 @@ def test_happy_session_walks_init_to_stopped() -> None:
         "live_disabled",
         "instrument_allowlist",
         "dryrun_broker",
+        "broker_protocol",
         "step_bound",
         "audit_sink",
     ]

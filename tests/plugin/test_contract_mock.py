@@ -33,5 +33,96 @@ def test_a_broken_adapter_fails_the_contract(pytester: pytest.Pytester) -> None:
         """
     )
     result = pytester.runpytest()
-    result.assert_outcomes(passed=7, failed=1)
+    result.assert_outcomes(passed=9, failed=1)
     result.stdout.fnmatch_lines(["FAILED *::TestBroken::test_same_idempotency_key_same_order_no_second_side_effect*"])
+
+
+def _broken_venue(pytester: pytest.Pytester, body: str) -> pytest.RunResult:
+    pytester.makepyfile(
+        """
+        from decimal import Decimal
+        import pytest
+        from pytest_peak_dryrun import BrokerContract, MockBroker
+
+        class Broken(MockBroker):
+        """
+        + body
+        + """
+        class TestBroken(BrokerContract):
+            @pytest.fixture
+            def contract_broker(self, sim_clock, contract_broker_config):
+                return Broken(contract_broker_config, clock=sim_clock)
+        """
+    )
+    return pytester.runpytest("-q")
+
+
+def test_a_broker_filling_at_price_zero_fails_the_contract(pytester: pytest.Pytester) -> None:
+    result = _broken_venue(
+        pytester,
+        """
+            def iter_fills(self, cursor):
+                cursor, fills = super().iter_fills(cursor)
+                return cursor, [f.model_copy(update={"price": Decimal(0)}) for f in fills]
+        """,
+    )
+    result.assert_outcomes(passed=9, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E * AssertionError: fill MB-00000001-F1 at 0: "
+            "expected a positive price within ±50% of the reference price 100.00",
+            "FAILED *::TestBroken::test_fills_are_priced_near_the_reference_price",
+        ]
+    )
+
+
+def test_a_broker_filling_far_from_the_reference_fails_the_contract(pytester: pytest.Pytester) -> None:
+    result = _broken_venue(
+        pytester,
+        """
+            def iter_fills(self, cursor):
+                cursor, fills = super().iter_fills(cursor)
+                return cursor, [f.model_copy(update={"price": f.price * 100}) for f in fills]
+        """,
+    )
+    result.assert_outcomes(passed=9, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E * AssertionError: fill MB-00000001-F1 at 10000.00: expected a positive price within ±50% *",
+            "FAILED *::TestBroken::test_fills_are_priced_near_the_reference_price",
+        ]
+    )
+
+
+def test_a_broker_overfilling_fails_the_contract(pytester: pytest.Pytester) -> None:
+    # Every fill is delivered twice under a second id: the order's fills add up to twice its quantity.
+    result = _broken_venue(
+        pytester,
+        """
+            def iter_fills(self, cursor):
+                cursor, fills = super().iter_fills(cursor)
+                doubled = []
+                for f in fills:
+                    doubled += [f, f.model_copy(update={"fill_id": f.fill_id + "-again"})]
+                return cursor, doubled
+        """,
+    )
+    result.stdout.fnmatch_lines(["E * AssertionError: the fills of MB-00000001 add up to 14, above its quantity 7"])
+    failed = {line.split("::")[-1] for line in result.stdout.lines if line.startswith("FAILED ")}
+    assert "test_fills_never_exceed_the_order_and_agree_with_queries" in failed
+
+
+def test_a_query_that_disagrees_with_the_fills_fails_the_contract(pytester: pytest.Pytester) -> None:
+    result = _broken_venue(
+        pytester,
+        """
+            def query_order(self, broker_order_id):
+                order = super().query_order(broker_order_id)
+                return order.model_copy(update={"filled_qty": Decimal(0)})
+        """,
+    )
+    result.stdout.fnmatch_lines(
+        ["E * AssertionError: query_order('MB-00000001') says filled_qty 0; its fills add up to 7"]
+    )
+    failed = {line.split("::")[-1] for line in result.stdout.lines if line.startswith("FAILED ")}
+    assert "test_fills_never_exceed_the_order_and_agree_with_queries" in failed

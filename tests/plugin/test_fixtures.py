@@ -164,7 +164,9 @@ def test_an_overridden_mock_broker_is_used_everywhere(pytester: pytest.Pytester,
             assert dryrun.state == "STOPPED"
 
         def test_orchestrator(orchestrator, mock_broker):
-            assert orchestrator.broker is mock_broker
+            from pytest_peak_dryrun.core.boundary import unwrap_broker
+
+            assert unwrap_broker(orchestrator.broker) is mock_broker
 
         def test_run_dryrun_twice(run_dryrun, mock_broker):
             before = type(mock_broker).places
