@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "Broker",
+    "BrokerError",
     "DryRunConfig",
     "DryRunResult",
+    "FaultInjector",
     "FaultKind",
+    "FaultRate",
     "FaultRule",
     "MockBroker",
     "MockBrokerConfig",
@@ -23,6 +26,7 @@ __all__ = [
     "OrderRequest",
     "OrderState",
     "RetryPolicy",
+    "RetryableBrokerError",
     "Scenario",
     "ScenarioError",
     "SessionState",
@@ -33,10 +37,13 @@ __all__ = [
 
 _WHERE = {
     "Broker": "core.broker",
+    "BrokerError": "core.errors",
     "DryRunConfig": "core.orchestrator",
     "DryRunResult": "core.dryrun",
-    "FaultKind": "core.broker",
-    "FaultRule": "core.broker",
+    "FaultInjector": "core.faults",
+    "FaultKind": "core.faults",
+    "FaultRate": "core.faults",
+    "FaultRule": "core.faults",
     "MockBroker": "core.broker",
     "MockBrokerConfig": "core.broker",
     "NoLiveError": "netguard",
@@ -44,6 +51,7 @@ _WHERE = {
     "OrderRequest": "core.model",
     "OrderState": "core.orders",
     "RetryPolicy": "core.retry",
+    "RetryableBrokerError": "core.errors",
     "Scenario": "core.scenario",
     "ScenarioError": "core.scenario",
     "SessionState": "core.orchestrator",
@@ -53,9 +61,11 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
-    from .core.broker import Broker, FaultKind, FaultRule, MockBroker, MockBrokerConfig
+    from .core.broker import Broker, MockBroker, MockBrokerConfig
     from .core.clock import SimClock
     from .core.dryrun import DryRunResult, run_scenario
+    from .core.errors import BrokerError, RetryableBrokerError
+    from .core.faults import FaultInjector, FaultKind, FaultRate, FaultRule
     from .core.model import OrderRequest
     from .core.orchestrator import DryRunConfig, Orchestrator, SessionState
     from .core.orders import OrderState
