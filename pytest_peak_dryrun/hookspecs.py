@@ -26,11 +26,13 @@ def pytest_dryrun_make_broker(config: pytest.Config, scenario: Scenario, clock: 
     simulated clock. Return your own adapter (anything that satisfies
     :class:`pytest_peak_dryrun.Broker` and declares ``dry_run = True``) to run every dry run
     of the suite against it; return ``None`` to leave the choice to the next
-    implementation. ``clock`` is the run's clock: the adapter runs on it and exposes it as
-    ``.clock``, or implements ``on_step(step)``; otherwise the preflight fails. The run wraps
-    the adapter in a FaultInjector with the scenario's faults: do not wrap it yourself. The first non-``None`` result wins (``firstresult``); the plugin's own
+    implementation. The first non-``None`` result wins (``firstresult``); the plugin's own
     implementation, which runs last, returns a :class:`~pytest_peak_dryrun.MockBroker`
     configured from the scenario.
+
+    ``clock`` is the run's clock: the adapter runs on it and exposes it as ``.clock``, or
+    implements ``on_step(step)``; otherwise the preflight fails. The run wraps the adapter
+    in a FaultInjector with the scenario's faults: do not wrap it yourself.
 
     Example::
 

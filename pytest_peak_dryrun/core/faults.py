@@ -176,6 +176,9 @@ class FaultInjector:
         self.wrapped = broker
         self.clock = clock
         self.emit = emit
+        #: ``(op, fault) -> count`` of injected and of skipped faults, with or without ``emit``.
+        self.injected: dict[tuple[str, str], int] = {}
+        self.skipped: dict[tuple[str, str], int] = {}
         rules = [r if isinstance(r, FaultRule) else FaultRule.model_validate(r) for r in faults]
         rules.sort(key=lambda r: (r.step, r.op.value, r.kind.value))
         self.faults: tuple[FaultRule, ...] = tuple(rules)
@@ -337,10 +340,14 @@ class FaultInjector:
         return kind, None
 
     def _announce(self, op: BrokerOp, kind: FaultKind, **extra: str) -> None:
+        key = (op.value, kind.value)
+        self.injected[key] = self.injected.get(key, 0) + 1
         if self.emit is not None:
             self.emit("fault_injected", {"op": op.value, "fault": kind.value, "step": self.clock.step, **extra})
 
     def _skip(self, op: BrokerOp, kind: FaultKind, reason: str) -> None:
+        key = (op.value, kind.value)
+        self.skipped[key] = self.skipped.get(key, 0) + 1
         if self.emit is not None:
             self.emit("fault_skipped", {"op": op.value, "fault": kind.value, "step": self.clock.step, "reason": reason})
 

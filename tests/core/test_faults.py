@@ -472,10 +472,16 @@ def test_a_long_stream_keeps_only_what_is_unread() -> None:
     assert most <= 8
 
 
-def test_faults_happen_without_emit() -> None:
-    injector = FaultInjector(Ledger(), faults=[rule(0, "place", "rate_limit")], clock=SimClock())
-    with pytest.raises(RateLimitError):
-        injector.place_order(market(), idempotency_key="a")
+def test_faults_happen_and_are_counted_without_emit() -> None:
+    injector = FaultInjector(
+        Ledger(), faults=[rule(0, "place", "rate_limit", times=2), rule(0, "cancel", "cancel_race")], clock=SimClock()
+    )
+    for _ in range(2):
+        with pytest.raises(RateLimitError):
+            injector.place_order(market(), idempotency_key="a")
+    injector.cancel_order(injector.place_order(market(), idempotency_key="a"))
+    assert injector.injected == {("place", "rate_limit"): 2}
+    assert injector.skipped == {("cancel", "cancel_race"): 1}
 
 
 # -- the MockBroker behind the injector ----------------------------------------------------
