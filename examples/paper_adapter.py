@@ -33,6 +33,12 @@ class PaperVenueAdapter:
         self.calls.append("cancel")
         self.venue.cancel_order(broker_order_id)
 
+    def race_cancel(self, broker_order_id: str) -> None:
+        # Optional: lets the scenario's cancel_race fault through to the paper venue
+        # (without it the fault is skipped, and the run says so).
+        self.calls.append("cancel")
+        self.venue.race_cancel(broker_order_id)
+
     def query_order(self, broker_order_id: str) -> Order:
         self.calls.append("query")
         return self.venue.query_order(broker_order_id)

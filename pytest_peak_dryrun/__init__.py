@@ -20,7 +20,9 @@ __all__ = [
     "CancelIntent",
     "DryRunConfig",
     "DryRunResult",
+    "FaultInjector",
     "FaultKind",
+    "FaultRate",
     "FaultRule",
     "Fill",
     "InvalidOrderError",
@@ -61,8 +63,10 @@ _WHERE = {
     "CancelIntent": "core.scenario",
     "DryRunConfig": "core.orchestrator",
     "DryRunResult": "core.dryrun",
-    "FaultKind": "core.broker",
-    "FaultRule": "core.broker",
+    "FaultInjector": "core.faults",
+    "FaultKind": "core.faults",
+    "FaultRate": "core.faults",
+    "FaultRule": "core.faults",
     "Fill": "core.model",
     "InvalidOrderError": "core.errors",
     "MockBroker": "core.broker",
@@ -95,7 +99,7 @@ if TYPE_CHECKING:
     from .contract.broker_contract import BrokerContract
     from .core.adapter import BrokerAdapter
     from .core.boundary import check_broker
-    from .core.broker import Broker, FaultKind, FaultRule, MockBroker, MockBrokerConfig
+    from .core.broker import Broker, MockBroker, MockBrokerConfig
     from .core.clock import SimClock
     from .core.dryrun import DryRunResult, run_scenario
     from .core.errors import (
@@ -110,6 +114,7 @@ if TYPE_CHECKING:
         TransientUnavailableError,
         UnknownOrderError,
     )
+    from .core.faults import FaultInjector, FaultKind, FaultRate, FaultRule
     from .core.model import Fill, Order, OrderRequest
     from .core.orchestrator import DryRunConfig, Orchestrator, SessionState
     from .core.orders import OrderState, OrderType, Side

@@ -30,6 +30,10 @@ def pytest_dryrun_make_broker(config: pytest.Config, scenario: Scenario, clock: 
     implementation, which runs last, returns a :class:`~pytest_peak_dryrun.MockBroker`
     configured from the scenario.
 
+    ``clock`` is the run's clock: the adapter runs on it and exposes it as ``.clock``, or
+    implements ``on_step(step)``; otherwise the preflight fails. The run wraps the adapter
+    in a FaultInjector with the scenario's faults: do not wrap it yourself.
+
     Example::
 
         def pytest_dryrun_make_broker(config, scenario, clock):

@@ -244,7 +244,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     state = terminalreporter.config.stash.get(SESSION_KEY, None)
     lines = state.terminal_lines() if state is not None else []
     if lines:
-        terminalreporter.write_sep("=", "dry-run snapshots")
+        terminalreporter.write_sep("=", "dry-run snapshots" if state and state.out_dir else "dry runs")
         for line in lines:
             terminalreporter.write_line(line)
 
@@ -359,11 +359,13 @@ def mock_broker(request: pytest.FixtureRequest, dryrun_scenario: Scenario, sim_c
 
     Made by the ``pytest_dryrun_make_broker`` hook. Override this fixture in a conftest
     (a MockBroker subclass, a wrapper, any object satisfying the Broker protocol and
-    declaring ``dry_run = True``) and ``orchestrator``, ``dryrun`` and ``run_dryrun`` use it::
+    declaring ``dry_run = True``, on ``sim_clock``: exposed as ``.clock``, or followed
+    through ``on_step(step)``) and ``orchestrator``, ``dryrun`` and ``run_dryrun`` use it,
+    with the scenario's faults applied around it::
 
         @pytest.fixture
         def mock_broker(sim_clock):
-            return MyAdapter(MockBroker(clock=sim_clock))
+            return MyAdapter(MockBroker(clock=sim_clock))  # MyAdapter exposes .clock
     """
     from .harness.fixtures import BROKER_FROM_HOOK, make_default_broker
 
@@ -418,7 +420,9 @@ def orchestrator(
 ) -> Orchestrator:
     """An Orchestrator for the test's scenario, not yet started: drive it yourself.
 
-    Its events feed ``metrics_collector`` and ``audit_log``::
+    It calls ``mock_broker`` through a FaultInjector with the scenario's faults, on the
+    run's clock (``sim_clock``, or the overriding broker's own ``.clock``). Its events feed
+    ``metrics_collector`` and ``audit_log``::
 
         def test_steps(orchestrator, metrics_collector):
             assert orchestrator.preflight()
@@ -426,21 +430,17 @@ def orchestrator(
             orchestrator.stop()
             assert metrics_collector.total("orders_place_total") > 0
     """
-    from .core.boundary import check_broker
-    from .core.broker import MockBroker
     from .core.events import EventStream
     from .core.orchestrator import Orchestrator
+    from .harness.fixtures import fixture_broker_clock
 
-    clock = getattr(mock_broker, "clock", sim_clock)
+    clock = fixture_broker_clock(request.node, mock_broker, sim_clock)
     stream = EventStream(audit_log.run_id, clock)
     stream.subscribe(metrics_collector.on_event)
     stream.subscribe(audit_log)
-    if isinstance(mock_broker, MockBroker) and mock_broker.emit is None:
-        mock_broker.emit = stream.emit
-    broker = check_broker(mock_broker)  # innermost wrapper: results are checked where they enter the run
     return Orchestrator(
         dryrun_scenario,
-        broker=broker,
+        broker=mock_broker,
         clock=clock,
         stream=stream,
         config=dryrun_config,

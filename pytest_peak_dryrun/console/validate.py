@@ -40,6 +40,8 @@ COUNTER_SOURCES: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "reconcile_mismatches_total": ("reconcile_mismatch", ("kind",)),
     "retry_attempts_total": ("retry", ("op", "reason")),
     "safety_rail_trips_total": ("rail_trip", ("rail",)),
+    "faults_injected_total": ("fault_injected", ("op", "fault")),
+    "faults_skipped_total": ("fault_skipped", ("op", "fault")),
 }
 _SESSION_SCHEMAS: Final = {
     "dryrun_health_snapshot.json": "health-session",

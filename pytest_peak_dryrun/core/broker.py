@@ -1,4 +1,4 @@
-"""The broker contract and :class:`MockBroker`, a deterministic venue with injectable faults.
+"""The broker contract and :class:`MockBroker`, a deterministic venue.
 
 The mock moves on the shared :class:`~pytest_peak_dryrun.core.clock.SimClock`: whenever it
 is called it first catches up on everything due up to the current step (acknowledgements,
@@ -6,13 +6,17 @@ fill slices, expiries, cancel completions, price moves), exactly like a real ven
 kept working between two calls of the adapter. Nothing in here reads the wall clock, sleeps
 or touches the network; all randomness comes from one ``random.Random`` seeded from the
 config.
+
+Faults are not the venue's business: :class:`~pytest_peak_dryrun.core.faults.FaultInjector`
+applies them around any broker, this one included. The venue only offers what no wrapper
+can fake from outside: :meth:`MockBroker.race_cancel`, a cancel that a fill wins.
 """
 
 from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Final, Protocol, runtime_checkable
@@ -20,25 +24,14 @@ from typing import Any, Final, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .clock import SimClock
-from .errors import (
-    BrokerTimeoutError,
-    InvalidOrderError,
-    OrderRejectedError,
-    RateLimitError,
-    TransientUnavailableError,
-    UnknownOrderError,
-)
+from .errors import InvalidOrderError, OrderRejectedError, UnknownOrderError
 from .model import Fill, Money, Order, OrderRequest
 from .orders import OrderRecord, OrderState, OrderType, Side
 
 __all__ = [
-    "FAULT_OPS",
     "Broker",
     "BrokerBehaviour",
     "BrokerOp",
-    "FaultKind",
-    "FaultRate",
-    "FaultRule",
     "FillModel",
     "MockBroker",
     "MockBrokerConfig",
@@ -54,6 +47,11 @@ class Broker(Protocol):
     call timed out after the broker had accepted the order. ``list_open_orders`` returns
     orders in a deterministic order. ``iter_fills`` returns every fill after ``cursor`` and
     the cursor to pass next time.
+
+    Optional, looked up by name: ``clock`` (the run's SimClock, if the broker runs on it),
+    ``on_step(step)`` (called whenever the run's clock moves to ``step``), ``race_cancel``
+    (a cancel that a fill wins, for the ``cancel_race`` fault) and ``dry_run = True`` (what
+    a broker that is not a MockBroker must declare). See the README, "Bring your own broker".
     """
 
     def place_order(self, request: OrderRequest, *, idempotency_key: str) -> str: ...
@@ -68,43 +66,12 @@ class Broker(Protocol):
 
 
 class BrokerOp(str, Enum):
-    """Broker operations: the ``op`` label of ``retry_attempts_total`` and of faults."""
+    """Broker operations: the ``op`` label of ``retry_attempts_total`` and of fault counters."""
 
     PLACE = "place"
     CANCEL = "cancel"
     QUERY = "query"
     FILLS = "fills"
-
-
-class FaultKind(str, Enum):
-    """Failures the mock can inject (issue 3, the runbook's C1 and C3 phases)."""
-
-    RATE_LIMIT = "rate_limit"
-    TIMEOUT = "timeout"
-    TRANSIENT_UNAVAILABLE = "transient_unavailable"
-    DUPLICATE_FILL = "duplicate_fill"
-    OUT_OF_ORDER_FILL = "out_of_order_fill"
-    DROPPED_ACK = "dropped_ack"
-    CANCEL_RACE = "cancel_race"
-
-
-_ALL_OPS: Final = frozenset(BrokerOp)
-#: Which operation each fault kind can be attached to.
-FAULT_OPS: Final[dict[FaultKind, frozenset[BrokerOp]]] = {
-    FaultKind.RATE_LIMIT: _ALL_OPS,
-    FaultKind.TIMEOUT: _ALL_OPS,
-    FaultKind.TRANSIENT_UNAVAILABLE: _ALL_OPS,
-    FaultKind.DUPLICATE_FILL: frozenset({BrokerOp.FILLS}),
-    FaultKind.OUT_OF_ORDER_FILL: frozenset({BrokerOp.FILLS}),
-    FaultKind.DROPPED_ACK: frozenset({BrokerOp.PLACE}),
-    FaultKind.CANCEL_RACE: frozenset({BrokerOp.CANCEL}),
-}
-_RAISING: Final = {
-    FaultKind.RATE_LIMIT: RateLimitError,
-    FaultKind.TIMEOUT: BrokerTimeoutError,
-    FaultKind.TRANSIENT_UNAVAILABLE: TransientUnavailableError,
-}
-_STREAM_FAULTS: Final = frozenset({FaultKind.DUPLICATE_FILL, FaultKind.OUT_OF_ORDER_FILL})
 
 
 class FillModel(str, Enum):
@@ -114,45 +81,6 @@ class FillModel(str, Enum):
     PARTIAL = "partial"  # ``partial_slices`` slices, one per step from the ack step
     PRICE_PATH = "price_path"  # market orders at once; limit orders when the seeded price crosses
     NEVER = "never"  # orders rest until canceled or expired
-
-
-class FaultRule(BaseModel):
-    """Inject ``kind`` into the first ``times`` calls of ``op`` at or after ``step``.
-
-    Fill-stream faults (``duplicate_fill``, ``out_of_order_fill``, op ``fills``) apply to
-    the next fills the venue produces at or after ``step``.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    step: int = Field(ge=1)
-    op: BrokerOp
-    kind: FaultKind
-    times: int = Field(default=1, ge=1, le=1_000)
-
-    @model_validator(mode="after")
-    def _op_fits_kind(self) -> FaultRule:
-        allowed = FAULT_OPS[self.kind]
-        if self.op not in allowed:
-            raise ValueError(
-                f"fault {self.kind.value!r} cannot be attached to op {self.op.value!r}; "
-                f"use op {' or '.join(sorted(repr(o.value) for o in allowed))}"
-            )
-        return self
-
-
-class FaultRate(BaseModel):
-    """Seeded random faults: each call of an op in ``ops`` fails with probability ``rate``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    rate: float = Field(ge=0.0, le=1.0)
-    kinds: tuple[FaultKind, ...] = (
-        FaultKind.RATE_LIMIT,
-        FaultKind.TIMEOUT,
-        FaultKind.TRANSIENT_UNAVAILABLE,
-    )
-    ops: tuple[BrokerOp, ...] = (BrokerOp.PLACE, BrokerOp.CANCEL, BrokerOp.QUERY)
 
 
 class BrokerBehaviour(BaseModel):
@@ -175,15 +103,31 @@ class BrokerBehaviour(BaseModel):
 
 
 class MockBrokerConfig(BrokerBehaviour):
-    """Everything a :class:`MockBroker` needs: behaviour plus instruments, seed and faults."""
+    """Everything a :class:`MockBroker` needs: behaviour plus instruments and seed.
+
+    There are no ``faults``/``fault_rate`` fields any more: faults are applied around a
+    broker by :class:`~pytest_peak_dryrun.core.faults.FaultInjector` (one mechanism for the
+    mock and every other broker). Passing them is refused with a message saying so.
+    """
 
     instruments: dict[str, Money] = Field(
         default_factory=lambda: {"DEMO-EUR": Decimal("100.00")},
         description="tradable symbols and their reference prices; any other symbol is rejected",
     )
     seed: int = 0
-    faults: tuple[FaultRule, ...] = ()
-    fault_rate: FaultRate | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_faults_here(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            moved = sorted(key for key in ("faults", "fault_rate") if key in data)
+            if moved:
+                raise ValueError(
+                    f"MockBrokerConfig has no {' or '.join(moved)}: faults are applied around the broker, "
+                    "FaultInjector(MockBroker(config), faults=..., fault_rate=..., clock=...) "
+                    "(a scenario's faults reach every dry run's broker that way)"
+                )
+        return data
 
 
 # Scheduled venue actions.
@@ -194,35 +138,24 @@ _CANCEL_DONE: Final = 3
 
 
 class _VenueOrder:
-    __slots__ = ("ack_visible", "rec", "slices_left", "terminal_step")
+    __slots__ = ("rec", "slices_left", "terminal_step")
 
-    def __init__(self, rec: OrderRecord, *, ack_visible: bool) -> None:
+    def __init__(self, rec: OrderRecord) -> None:
         self.rec = rec
-        self.ack_visible = ack_visible
         self.slices_left = 0
         self.terminal_step = -1
-
-
-EmitFn = Callable[[str, dict[str, Any]], object]
 
 
 class MockBroker:
     """A deterministic broker double implementing :class:`Broker`.
 
-    ``emit`` (optional) receives ``("fault_injected", payload)`` for every injected fault;
-    the orchestrator wires it to the run's event stream.
+    It runs on ``clock`` (a fresh SimClock if none is given): the dry run moves that clock,
+    and an orchestrator of your own moves it with :meth:`advance`.
     """
 
-    def __init__(
-        self,
-        config: MockBrokerConfig | None = None,
-        *,
-        clock: SimClock | None = None,
-        emit: EmitFn | None = None,
-    ) -> None:
+    def __init__(self, config: MockBrokerConfig | None = None, *, clock: SimClock | None = None) -> None:
         self.config = config or MockBrokerConfig()
         self.clock = clock or SimClock()
-        self.emit = emit
         self._rng = random.Random(f"peak-dryrun:broker:{self.config.seed}")
         self._orders: dict[str, _VenueOrder] = {}
         self._by_key: dict[str, str] = {}
@@ -240,13 +173,6 @@ class MockBroker:
         self._fills: deque[Fill] = deque()
         self._fill_steps: deque[int] = deque()
         self._fills_base = 0
-        self._held_fill: Fill | None = None
-        self._held_step = -1
-        self._schedule: list[list[Any]] = [
-            [rule.step, rule.op, rule.kind, rule.times]
-            for rule in sorted(self.config.faults, key=lambda r: (r.step, r.op.value, r.kind.value))
-        ]
-        self._armed_stream: list[FaultKind] = []
 
     # -- the Broker protocol ------------------------------------------------------------
 
@@ -255,46 +181,26 @@ class MockBroker:
         existing = self._by_key.get(idempotency_key)
         if existing is not None:
             return existing  # idempotent: same id, no second side effect
-        fault = self._fault_for(BrokerOp.PLACE)
-        if fault in _RAISING and fault is not FaultKind.TIMEOUT:
-            raise _RAISING[fault](f"place {idempotency_key}: injected {fault.value}")
         self._validate(request, idempotency_key)
-        boid = self._accept(request, idempotency_key, ack_visible=fault is not FaultKind.DROPPED_ACK)
-        if fault is FaultKind.TIMEOUT:
-            # The venue accepted the order, but the answer is lost on the way back.
-            raise BrokerTimeoutError(f"place {idempotency_key}: injected timeout after acceptance")
-        return boid
+        return self._accept(request, idempotency_key)
 
     def cancel_order(self, broker_order_id: str) -> None:
-        self._catch_up()
-        fault = self._fault_for(BrokerOp.CANCEL)
-        if fault in _RAISING and fault is not FaultKind.TIMEOUT:
-            raise _RAISING[fault](f"cancel {broker_order_id}: injected {fault.value}")
-        venue = self._get(broker_order_id)
-        rec = venue.rec
-        if rec.state is OrderState.PENDING_CANCEL or rec.state is OrderState.CANCELED:
-            # A repeated cancel request is harmless, also once the first one has completed:
-            # that is the retry after a cancel that timed out after the venue took it.
-            pass
-        elif not rec.is_open:
-            raise OrderRejectedError(
-                f"cancel {broker_order_id}: too late, order is {rec.state.value}", reason="too_late"
-            )
-        else:
-            rec.move_to(OrderState.PENDING_CANCEL)
-            if fault is FaultKind.CANCEL_RACE:
-                # A fill for everything left arrives after the cancel request: the fill wins.
-                self._fill(venue, rec.leaves_qty, self._fill_price(rec))
-            else:
-                self._at(self.clock.step + self.config.cancel_latency_steps, _CANCEL_DONE, broker_order_id)
-        if fault is FaultKind.TIMEOUT:
-            raise BrokerTimeoutError(f"cancel {broker_order_id}: injected timeout after acceptance")
+        self._cancel(broker_order_id, race=False)
+
+    def race_cancel(self, broker_order_id: str) -> None:
+        """Take a cancel request, but let a fill for everything left win it.
+
+        The venue side of the ``cancel_race`` fault (the optional capability that
+        :class:`~pytest_peak_dryrun.core.faults.FaultInjector` calls instead of
+        ``cancel_order``): the order goes to ``PENDING_CANCEL`` and a fill for its whole
+        remaining quantity arrives after the request, so it ends ``FILLED``. A request for
+        an order that is already canceling or canceled is harmless; for any other terminal
+        order it is too late, as with ``cancel_order``.
+        """
+        self._cancel(broker_order_id, race=True)
 
     def query_order(self, broker_order_id: str) -> Order:
         self._catch_up()
-        fault = self._fault_for(BrokerOp.QUERY)
-        if fault in _RAISING:
-            raise _RAISING[fault](f"query {broker_order_id}: injected {fault.value}")
         return self._document(self._get(broker_order_id))
 
     def list_open_orders(self) -> list[Order]:
@@ -303,14 +209,27 @@ class MockBroker:
 
     def iter_fills(self, cursor: int) -> tuple[int, list[Fill]]:
         self._catch_up()
-        fault = self._fault_for(BrokerOp.FILLS)
-        if fault in _RAISING:
-            raise _RAISING[fault](f"fills after {cursor}: injected {fault.value}")
         start = max(cursor, self._fills_base) - self._fills_base
         end = self._fills_base + len(self._fills)
         if start >= len(self._fills):
             return max(cursor, end), []
         return end, [self._fills[i] for i in range(start, len(self._fills))]
+
+    # -- driving the venue without our orchestrator ------------------------------------
+
+    def advance(self, steps: int = 1) -> int:
+        """Move the venue's clock ``steps`` steps on, let everything due happen; return the step.
+
+        For an orchestrator of your own that drives the MockBroker directly: acknowledgements,
+        fill slices, expiries, cancel completions and price moves fall due as the steps
+        pass. Under the plugin's orchestrator do not call it: the run moves this clock.
+        """
+        if steps < 0:
+            raise ValueError(f"advance(steps) needs steps >= 0, got {steps}")
+        for _ in range(steps):
+            self.clock.advance_step()
+        self._catch_up()
+        return self.clock.step
 
     # -- introspection for tests and the reconciler ----------------------------------
 
@@ -343,7 +262,26 @@ class MockBroker:
                 f"place {key}: quantity {request.qty} above venue limit {limit}", reason="too_large"
             )
 
-    def _accept(self, request: OrderRequest, key: str, *, ack_visible: bool) -> str:
+    def _cancel(self, broker_order_id: str, *, race: bool) -> None:
+        self._catch_up()
+        venue = self._get(broker_order_id)
+        rec = venue.rec
+        if rec.state is OrderState.PENDING_CANCEL or rec.state is OrderState.CANCELED:
+            # A repeated cancel request is harmless, also once the first one has completed:
+            # that is the retry after a cancel that timed out after the venue took it.
+            return
+        if not rec.is_open:
+            raise OrderRejectedError(
+                f"cancel {broker_order_id}: too late, order is {rec.state.value}", reason="too_late"
+            )
+        rec.move_to(OrderState.PENDING_CANCEL)
+        if race:
+            # A fill for everything left arrives after the cancel request: the fill wins.
+            self._fill(venue, rec.leaves_qty, self._fill_price(rec))
+        else:
+            self._at(self.clock.step + self.config.cancel_latency_steps, _CANCEL_DONE, broker_order_id)
+
+    def _accept(self, request: OrderRequest, key: str) -> str:
         self._next_id += 1
         boid = f"MB-{self._next_id:08d}"
         step = self.clock.step
@@ -359,7 +297,7 @@ class MockBroker:
             broker_order_id=boid,
             updated_step=step,
         )
-        self._orders[boid] = _VenueOrder(rec, ack_visible=ack_visible)
+        self._orders[boid] = _VenueOrder(rec)
         self._by_key[key] = boid
         self._open[boid] = None
         self._at(step + self.config.ack_latency_steps, _ACK, boid)
@@ -373,9 +311,6 @@ class MockBroker:
 
     def _document(self, venue: _VenueOrder) -> Order:
         rec = venue.rec
-        state = rec.state
-        if state is OrderState.ACK and not venue.ack_visible:
-            state = OrderState.NEW  # the ack was dropped: the venue never told us
         return Order(
             order_id=rec.order_id,
             broker_order_id=rec.broker_order_id,
@@ -385,7 +320,7 @@ class MockBroker:
             qty=rec.qty,
             limit_price=rec.limit_price,
             filled_qty=rec.filled_qty,
-            state=state,
+            state=rec.state,
             created_step=rec.created_step,
         )
 
@@ -396,38 +331,6 @@ class MockBroker:
         else:
             due.append((action, boid))
 
-    def _fault_for(self, op: BrokerOp) -> FaultKind | None:
-        """The fault injected into this call of ``op``, if any (announced as an event)."""
-        step = self.clock.step
-        chosen: FaultKind | None = None
-        for rule in self._schedule:
-            if rule[0] > step:
-                break
-            if rule[1] is op and rule[3] > 0 and rule[2] not in _STREAM_FAULTS:
-                rule[3] -= 1
-                chosen = rule[2]
-                break
-        rate = self.config.fault_rate
-        if chosen is None and rate is not None and rate.rate > 0 and op in rate.ops and self._rng.random() < rate.rate:
-            candidates = [k for k in rate.kinds if op in FAULT_OPS[k]]
-            if candidates:
-                chosen = self._rng.choice(candidates)
-                if chosen in _STREAM_FAULTS:
-                    # Like a scheduled one, a drawn fill-stream fault hits the next fill the
-                    # venue produces and is announced there; this call itself succeeds.
-                    # At most one drawn fault waits at a time: a long run without fills
-                    # must not queue one per step.
-                    if len(self._armed_stream) < 1:
-                        self._armed_stream.append(chosen)
-                    return None
-        if chosen is not None:
-            self._announce(op, chosen)
-        return chosen
-
-    def _announce(self, op: BrokerOp, kind: FaultKind, **extra: str) -> None:
-        if self.emit is not None:
-            self.emit("fault_injected", {"op": op.value, "fault": kind.value, "step": self._step, **extra})
-
     def _catch_up(self) -> None:
         now = self.clock.step
         if now < self._processed_step:
@@ -437,14 +340,6 @@ class MockBroker:
         advanced = now > self._processed_step
         for step in range(self._processed_step, now + 1):
             self._step = step
-            if self._schedule and self._schedule[0][0] <= step:
-                # arm fill-stream faults whose step has come, even if nobody reads fills yet
-                for rule in self._schedule:
-                    if rule[0] > step:
-                        break
-                    if rule[3] > 0 and rule[2] in _STREAM_FAULTS:
-                        self._armed_stream.extend([rule[2]] * rule[3])
-                        rule[3] = 0
             if step > self._price_step and self.config.fill_model is FillModel.PRICE_PATH:
                 self._price_step = step
                 self._move_prices()
@@ -453,8 +348,6 @@ class MockBroker:
                 for action, boid in due:
                     self._run(action, boid, step)
                 due = self._due.pop(step, None)
-            if self._held_fill is not None and step > self._held_step:
-                self._release_held()
         self._processed_step = now
         if advanced:
             self._forget(now)
@@ -527,28 +420,7 @@ class MockBroker:
             exec_seq=rec.last_exec_seq,
             step=self._step,
         )
-        self._deliver(fill)
-
-    def _deliver(self, fill: Fill) -> None:
-        if self._armed_stream:
-            kind = self._armed_stream.pop(0)
-            self._announce(BrokerOp.FILLS, kind, broker_order_id=fill.broker_order_id)
-            if kind is FaultKind.DUPLICATE_FILL:
-                self._append_fill(fill)
-                self._append_fill(fill)
-                return
-            if self._held_fill is None:  # OUT_OF_ORDER_FILL: deliver after the next fill
-                self._held_fill = fill
-                self._held_step = self._step
-                return
         self._append_fill(fill)
-        if self._held_fill is not None and fill is not self._held_fill:
-            self._release_held()
-
-    def _release_held(self) -> None:
-        held, self._held_fill = self._held_fill, None
-        if held is not None:
-            self._append_fill(held)
 
     def _append_fill(self, fill: Fill) -> None:
         self._fills.append(fill)

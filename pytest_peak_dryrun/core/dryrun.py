@@ -14,9 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .boundary import check_broker
 from .broker import Broker, MockBroker
-from .clock import SimClock
+from .clock import SimClock, run_clock
 from .events import AuditLog, EventBuffer, EventListener, EventRecord, EventStream, JsonlFile, Redactor
 from .metrics import MetricsCollector
 from .model import Event
@@ -126,6 +125,7 @@ class DryRunResult:
             "rejected": by_state.get("REJECTED", 0),
             "mismatches": self.status.reconcile.mismatches_total,
             "rail_trips": self.health.safety_rail_trips_total,
+            "faults_skipped": {k: int(n) for k, n in self.collector.by_label("faults_skipped_total", "fault").items()},
         }
 
     def __repr__(self) -> str:
@@ -148,26 +148,23 @@ def run_scenario(
 ) -> DryRunResult:
     """Run ``scenario`` end to end and return its documents.
 
-    ``broker`` defaults to a :class:`MockBroker` built from the scenario. A MockBroker
-    passed in shares its clock with the run (and gets the run's event stream for its fault
-    events if it has none). Any other broker's results are checked where they enter the run
-    (:func:`~pytest_peak_dryrun.check_broker`): a wrong one raises
-    :class:`~pytest_peak_dryrun.BrokerContractError`. ``steps`` runs fewer (or more) steps
-    than the scenario says.
+    ``broker`` defaults to a :class:`MockBroker` built from the scenario. Whatever the
+    broker, the orchestrator checks its results where they enter the run
+    (:func:`~pytest_peak_dryrun.check_broker`: a wrong one raises
+    :class:`~pytest_peak_dryrun.BrokerContractError`) and wraps it in a FaultInjector with
+    the scenario's faults. The run's clock is ``clock`` if given, else the broker's
+    ``.clock`` (so a MockBroker passed in keeps its own), else a fresh one; a broker that does
+    not follow that clock (another SimClock, or neither ``.clock`` nor ``on_step``) fails the
+    preflight with the fix. ``steps`` runs fewer (or more) steps than the scenario says.
     """
     run_id = run_id or make_run_id(scenario.name)
     if not _RUN_ID.match(run_id):
         # it names a directory under out_dir: no separators, no "..", nothing hidden
         raise ValueError(f"run_id {run_id!r} must match {_RUN_ID.pattern} (use make_run_id to derive one)")
-    if broker is not None and isinstance(getattr(broker, "clock", None), SimClock):
-        clock = broker.clock  # type: ignore[attr-defined]
-    clock = clock or SimClock()
+    clock = run_clock(broker, clock)
     stream = EventStream(run_id, clock, redactor=redactor)
     if broker is None:
-        broker = MockBroker(scenario.broker_config(), clock=clock, emit=stream.emit)
-    elif isinstance(broker, MockBroker) and broker.emit is None:
-        broker.emit = stream.emit
-    broker = check_broker(broker)  # innermost wrapper: results are checked where they enter the run
+        broker = MockBroker(scenario.broker_config(), clock=clock)
     collector = MetricsCollector()
     stream.subscribe(collector.on_event)
     last = LastEvents()

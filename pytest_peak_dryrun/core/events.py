@@ -49,6 +49,7 @@ class EventKind(str, Enum):
     FILL_DUPLICATE_IGNORED = "fill_duplicate_ignored"
     FILL_OUT_OF_ORDER = "fill_out_of_order"
     FAULT_INJECTED = "fault_injected"
+    FAULT_SKIPPED = "fault_skipped"
     RETRY = "retry"
     RECONCILE_PASS = "reconcile_pass"
     RECONCILE_MISMATCH = "reconcile_mismatch"

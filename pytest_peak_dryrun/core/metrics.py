@@ -1,4 +1,4 @@
-"""The runbook's ten metrics, counted from the event stream, with a label policy.
+"""The runbook's ten metrics (and two fault counters), counted from the event stream, with a label policy.
 
 Label *names* come from an allowlist and label *values* from fixed enums, so an order id,
 an account id or a token can never become a label (DESIGN.md, No secrets). Counting happens
@@ -6,6 +6,10 @@ in plain dicts on the hot path; the Prometheus text exposition is rendered on de
 through prometheus_client with a private registry and a custom collector, which never
 touches prometheus_client's process-wide state (a user's own metrics stay as they are) and
 emits no ``_created`` series (those carry wall-clock time).
+
+Beside the runbook's ten (:data:`METRIC_SPECS`, unchanged), :data:`FAULT_METRIC_SPECS` counts
+the faults injected at the broker boundary and those the broker could not express, so a
+fault schedule that did not reach a broker shows in the numbers, not only in the events.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from typing import Any, Final, Literal
 from .broker import BrokerOp
 from .errors import RetryReason
 from .events import EventRecord
+from .faults import FaultKind
 from .orchestrator import Outcome, SessionState
 from .orders import OrderState
 from .rails import Rail
 from .reconcile import MismatchKind
 
 __all__ = [
+    "FAULT_METRIC_SPECS",
     "LABEL_VALUES",
     "METRIC_SPECS",
     "LabelPolicyError",
@@ -51,6 +57,7 @@ LABEL_VALUES: Final[Mapping[str, frozenset[str]]] = {
     "kind": _values(MismatchKind),
     "op": _values(BrokerOp),
     "reason": _values(RetryReason),
+    "fault": _values(FaultKind),
 }
 #: Label names whose values are only known per run (instrument symbols, run ids).
 POLICY_LABELS: Final = frozenset({"instrument", "run"})
@@ -77,7 +84,13 @@ METRIC_SPECS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec("reconcile_mismatches_total", "counter", "reconcile mismatches by kind", ("kind",)),
     MetricSpec("retry_attempts_total", "counter", "retries of broker operations", ("op", "reason")),
 )
-_SPEC_BY_NAME: Final = {spec.name: spec for spec in METRIC_SPECS}
+#: Not the runbook's: faults at the broker boundary (core/faults.py), injected or skipped.
+FAULT_METRIC_SPECS: Final[tuple[MetricSpec, ...]] = (
+    MetricSpec("faults_injected_total", "counter", "faults injected at the broker boundary", ("op", "fault")),
+    MetricSpec(
+        "faults_skipped_total", "counter", "scheduled faults the broker could not express (skipped)", ("op", "fault")
+    ),
+)
 
 
 class MetricsCollector:
@@ -94,7 +107,7 @@ class MetricsCollector:
             self._allowed[name] = frozenset(values)
         self._specs: dict[str, MetricSpec] = {}
         self._series: dict[str, dict[tuple[str, ...], float]] = {}
-        for spec in METRIC_SPECS:
+        for spec in (*METRIC_SPECS, *FAULT_METRIC_SPECS):
             self.register(spec)
         self._state_series = self._series["orchestrator_state"]
         for state in SessionState:
@@ -108,6 +121,8 @@ class MetricsCollector:
         self._trips = self._series["safety_rail_trips_total"]
         self._last_event = self._series["last_audit_event_ts"]
         self._last_ok = self._series["reconciler_last_ok_ts"]
+        self._faults = self._series["faults_injected_total"]
+        self._skipped = self._series["faults_skipped_total"]
 
     # -- registration and the label policy ------------------------------------------------
 
@@ -157,6 +172,15 @@ class MetricsCollector:
     def total(self, name: str) -> float:
         return sum(self._series[name].values())
 
+    def by_label(self, name: str, label: str) -> dict[str, float]:
+        """Non-zero totals of ``name`` per value of one of its labels, sorted by value."""
+        index = self._specs[name].labels.index(label)
+        out: dict[str, float] = {}
+        for key, value in self._series[name].items():
+            if value:
+                out[key[index]] = out.get(key[index], 0) + value
+        return dict(sorted(out.items()))
+
     # -- the event-stream listener --------------------------------------------------------
 
     def on_event(self, event: EventRecord) -> None:
@@ -201,6 +225,12 @@ class MetricsCollector:
     def _on_trip(self, payload: Mapping[str, Any], ts_ms: int) -> None:
         self._counter(self._trips, "safety_rail_trips_total", (payload["rail"],))
 
+    def _on_fault(self, payload: Mapping[str, Any], ts_ms: int) -> None:
+        self._counter(self._faults, "faults_injected_total", (payload["op"], payload["fault"]))
+
+    def _on_fault_skipped(self, payload: Mapping[str, Any], ts_ms: int) -> None:
+        self._counter(self._skipped, "faults_skipped_total", (payload["op"], payload["fault"]))
+
     def _on_reconcile_pass(self, payload: Mapping[str, Any], ts_ms: int) -> None:
         if payload.get("ok"):
             self._last_ok[()] = ts_ms / 1000
@@ -240,6 +270,8 @@ _HANDLERS: Final = {
     "retry": MetricsCollector._on_retry,
     "rail_trip": MetricsCollector._on_trip,
     "reconcile_pass": MetricsCollector._on_reconcile_pass,
+    "fault_injected": MetricsCollector._on_fault,
+    "fault_skipped": MetricsCollector._on_fault_skipped,
 }
 
 

@@ -4,6 +4,11 @@
 (fewer only when a safety rail stops the session), ``stop()`` cancels what is open, waits a
 bounded number of steps and lands in ``STOPPED`` (or ``ERROR_REQUIRES_OPERATOR``). There is
 no other loop: nothing polls or watches forever.
+
+Every broker is talked to through one :class:`~pytest_peak_dryrun.core.faults.FaultInjector`
+carrying the scenario's faults (the one fault mechanism, whatever the broker), and follows
+the run's clock: the preflight checks ``.clock``, and ``on_step(step)`` is called each time
+the step advances, in the run and in stop's wind-down.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .book import OrderBook
-from .boundary import signature_problems, unwrap_broker
+from .boundary import check_broker, signature_problems, unwrap_broker
 from .broker import Broker, BrokerOp, MockBroker
-from .clock import SimClock
+from .clock import SimClock, check_broker_clock
 from .errors import BrokerError, PermanentBrokerError, RetryReason, UnknownOrderError
 from .events import EventStream
+from .faults import FaultInjector
 from .model import Fill, Order
 from .orders import IllegalTransitionError, OrderRecord, OrderState, Side
 from .rails import SafetyRails
@@ -99,7 +105,15 @@ class DryRunConfig(BaseModel):
 
 
 class Orchestrator:
-    """One dry-run session: session state machine plus the bounded step loop."""
+    """One dry-run session: session state machine plus the bounded step loop.
+
+    ``broker`` stays the object you passed; the session calls it through ``injector``, a
+    :class:`~pytest_peak_dryrun.core.faults.FaultInjector` with the scenario's faults and
+    fault rate whose events go to ``stream``, around :func:`~pytest_peak_dryrun.check_broker`
+    (every result the broker returns is checked where it enters the run). A broker that is
+    already a FaultInjector is not wrapped a second time: the preflight refuses it (one fault
+    schedule per run).
+    """
 
     def __init__(
         self,
@@ -118,6 +132,19 @@ class Orchestrator:
         self.config = config or DryRunConfig()
         self.state = SessionState.INIT
         self.emit = stream.emit
+        if isinstance(broker, FaultInjector):
+            self.injector = broker
+        else:
+            self.injector = FaultInjector(
+                check_broker(broker),  # innermost: results are checked where they enter the run
+                faults=scenario.faults,
+                fault_rate=scenario.fault_rate,
+                clock=clock,
+                emit=self.emit,
+                seed=scenario.seed,
+            )
+        on_step = getattr(self.injector.wrapped, "on_step", None)
+        self._on_step = self.injector.on_step if callable(on_step) else None
         self.book = OrderBook(
             emit=self.emit, starting_cash=scenario.starting_cash, retention_steps=self.config.retention_steps
         )
@@ -127,6 +154,8 @@ class Orchestrator:
             stuck_after_steps=scenario.stuck_after_steps,
             emit=self.emit,
             on_illegal=self.rails.on_illegal_transition,
+            reference_prices=scenario.instruments,
+            fill_price_band=scenario.fill_price_band,
         )
         self.retry = scenario.retry
         self.steps_run = 0
@@ -182,14 +211,15 @@ class Orchestrator:
         else:
             yield "instrument_allowlist", True, f"{len(allow)} instrument(s)"
         # The user's broker, under the plugin's own wrappers (boundary checks, fault injection).
-        own = unwrap_broker(self.broker)
+        own = unwrap_broker(self.injector)
+        name = type(own).__name__
         is_dry = isinstance(own, MockBroker) or getattr(own, "dry_run", False) is True
         yield (
             "dryrun_broker",
             is_dry,
-            f"{type(own).__name__} is a dry-run broker"
+            f"{name} is a dry-run broker"
             if is_dry
-            else f"{type(own).__name__} is not a MockBroker and does not declare dry_run = True",
+            else f"{name} is not a MockBroker and does not declare dry_run = True",
         )
         problems = signature_problems(own)
         yield (
@@ -197,6 +227,16 @@ class Orchestrator:
             not problems,
             "; ".join(problems) if problems else "every Broker method can be called as the orchestrator calls it",
         )
+        yield ("broker_clock", *check_broker_clock(own, self.clock))
+        if self.injector is self.broker:
+            yield (
+                "fault_injection",
+                False,
+                "the broker passed in is already a FaultInjector, and the run adds the scenario's faults itself: "
+                "pass the broker it wraps (.wrapped) and put its faults into the scenario (faults, fault_rate)",
+            )
+        else:
+            yield "fault_injection", True, self.injector.describe()
         if self.scenario.steps > self.config.max_steps:
             yield "step_bound", False, f"scenario has {self.scenario.steps} steps, the bound is {self.config.max_steps}"
         else:
@@ -223,6 +263,8 @@ class Orchestrator:
         done = 0
         while done < n and self.state is SessionState.DRYRUN_ACTIVE:
             step = self.clock.advance_step()
+            if self._on_step is not None:
+                self._on_step(step)
             self._step(step)
             done += 1
             self.steps_run += 1
@@ -254,7 +296,7 @@ class Orchestrator:
                 self._cancel(rec, step)
         self._sync(step)
         if self.reconciler.due(step):
-            self.reconciler.run_pass(self.broker, self.book, step)
+            self.reconciler.run_pass(self.injector, self.book, step)
         self.book.forget_old(step)
 
     def _halt(self) -> None:
@@ -289,10 +331,12 @@ class Orchestrator:
         waited = 0
         while self.book.open and waited < self.scenario.stop_timeout_steps:
             step = self.clock.advance_step()
+            if self._on_step is not None:
+                self._on_step(step)
             self.rails.begin_step(step)
             self._sync(step)
             waited += 1
-        self.reconciler.run_pass(self.broker, self.book, self.clock.step)
+        self.reconciler.run_pass(self.injector, self.book, self.clock.step)
 
     # -- broker operations ------------------------------------------------------------------
 
@@ -347,7 +391,7 @@ class Orchestrator:
         try:
             boid = self.retry.call(
                 BrokerOp.PLACE.value,
-                lambda: self.broker.place_order(req, idempotency_key=order_id),
+                lambda: self.injector.place_order(req, idempotency_key=order_id),
                 clock=self.clock,
                 on_retry=self._on_retry,
             )
@@ -381,7 +425,7 @@ class Orchestrator:
         try:
             self.retry.call(
                 BrokerOp.CANCEL.value,
-                lambda: self.broker.cancel_order(boid),
+                lambda: self.injector.cancel_order(boid),
                 clock=self.clock,
                 on_retry=on_retry,
             )
@@ -411,7 +455,7 @@ class Orchestrator:
         try:
             remote = self.retry.call(
                 BrokerOp.QUERY.value,
-                lambda: self.broker.query_order(boid),
+                lambda: self.injector.query_order(boid),
                 clock=self.clock,
                 on_retry=self._on_retry,
             )
@@ -469,7 +513,7 @@ class Orchestrator:
         try:
             cursor, fills = self.retry.call(
                 BrokerOp.FILLS.value,
-                lambda: self.broker.iter_fills(self._fill_cursor),
+                lambda: self.injector.iter_fills(self._fill_cursor),
                 clock=self.clock,
                 on_retry=self._on_retry,
             )
@@ -484,7 +528,7 @@ class Orchestrator:
         rec = book.get_by_broker_id(fill.broker_order_id)
         if rec is None:
             self.reconciler.mismatch(
-                MismatchKind.UNKNOWN_ON_BROKER,
+                MismatchKind.UNKNOWN_FILL,
                 fill.broker_order_id,
                 f"fill {fill.fill_id} for an order we do not track",
             )
@@ -508,10 +552,20 @@ class Orchestrator:
         rec.fill_ids.add(fill.fill_id)
         rec.last_exec_seq = max(rec.last_exec_seq, fill.exec_seq)
         if not rec.is_open:
-            self.reconciler.mismatch(
-                MismatchKind.STATUS_MISMATCH, rec.order_id, f"fill {fill.fill_id} for a {rec.state.value} order"
-            )
+            # The state machine cannot take a fill any more: flagged, not applied.
+            if rec.filled_qty + fill.qty > rec.qty:
+                self.reconciler.mismatch(
+                    MismatchKind.OVERFILL,
+                    rec.order_id,
+                    f"fill {fill.fill_id} for a {rec.state.value} order would take it to "
+                    f"{format(rec.filled_qty + fill.qty, 'f')} of {format(rec.qty, 'f')}",
+                )
+            else:
+                self.reconciler.mismatch(
+                    MismatchKind.STATUS_MISMATCH, rec.order_id, f"fill {fill.fill_id} for a {rec.state.value} order"
+                )
             return
+        self.reconciler.check_fill(rec, fill)
         book.apply_fill(rec, fill.qty, fill.price)
         self.emit(
             "fill",
@@ -524,10 +578,6 @@ class Orchestrator:
                 "cum_qty": rec.filled_qty,
             },
         )
-        if rec.filled_qty > rec.qty:
-            self.reconciler.mismatch(
-                MismatchKind.FILL_QTY_MISMATCH, rec.order_id, f"filled {rec.filled_qty} of {rec.qty}"
-            )
         if rec.state is OrderState.PENDING_CANCEL and rec.order_id not in self._raced:
             self._raced.add(rec.order_id)
             self.reconciler.mismatch(

@@ -3,20 +3,30 @@
 A pass runs every ``k`` steps and at stop. It compares the local open orders with the
 broker's open orders, asks the broker about local orders it no longer lists, compares
 filled quantities, and flags orders that stay open too long. Mismatches found while fills
-stream in (duplicates, a fill winning a cancel race) are reported through the same
-:meth:`Reconciler.mismatch`, so ``reconcile_mismatches_total{kind}`` counts them all.
+stream in (duplicates, a fill winning a cancel race, fills that fail
+:meth:`Reconciler.check_fill`) are reported through the same :meth:`Reconciler.mismatch`, so
+``reconcile_mismatches_total{kind}`` counts them all.
+
+Fill sanity: a fill at a price that is not positive or lies outside the band around the
+instrument's reference price is ``bad_fill_price``; a fill that takes an order above its
+quantity is ``overfill``; a fill for an order we do not track is ``unknown_fill``. The
+orchestrator still applies a flagged fill of an order it tracks (the local book mirrors what
+the broker says was executed, so one bad fill is one mismatch and not a cascade of
+quantity and status mismatches); health turns ``degraded``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from .book import OrderBook
 from .broker import Broker
 from .errors import BrokerError, UnknownOrderError
-from .orders import TERMINAL_STATES, IllegalTransitionError, OrderState
+from .model import Fill
+from .orders import TERMINAL_STATES, IllegalTransitionError, OrderRecord, OrderState
 
 __all__ = ["MismatchKind", "Reconciler"]
 
@@ -27,10 +37,13 @@ class MismatchKind(str, Enum):
     MISSING_ON_BROKER = "missing_on_broker"  # we have it open, the broker does not know it
     UNKNOWN_ON_BROKER = "unknown_on_broker"  # the broker has it open, we do not
     STATUS_MISMATCH = "status_mismatch"
-    FILL_QTY_MISMATCH = "fill_qty_mismatch"
+    FILL_QTY_MISMATCH = "fill_qty_mismatch"  # the broker's filled quantity differs from ours
     CANCEL_RACE = "cancel_race"
     DUPLICATE_FILL = "duplicate_fill"
     STUCK_ORDER = "stuck_order"
+    BAD_FILL_PRICE = "bad_fill_price"  # not positive, or outside the band around the reference
+    OVERFILL = "overfill"  # fills add up to more than the order's quantity
+    UNKNOWN_FILL = "unknown_fill"  # a fill for an order we do not track
 
 
 EmitFn = Callable[[str, dict[str, Any]], object]
@@ -39,9 +52,21 @@ IllegalFn = Callable[[str, str], None]
 
 
 class Reconciler:
-    def __init__(self, *, every: int, stuck_after_steps: int, emit: EmitFn, on_illegal: IllegalFn) -> None:
+    def __init__(
+        self,
+        *,
+        every: int,
+        stuck_after_steps: int,
+        emit: EmitFn,
+        on_illegal: IllegalFn,
+        reference_prices: Mapping[str, Decimal] | None = None,
+        fill_price_band: Decimal | None = Decimal("0.5"),
+    ) -> None:
+        """``fill_price_band`` is a fraction of the reference price (0.5: ±50%); None: no band."""
         self.every = every
         self.stuck_after_steps = stuck_after_steps
+        self.reference_prices: dict[str, Decimal] = dict(reference_prices or {})
+        self.fill_price_band = fill_price_band
         self._emit = emit
         self._on_illegal = on_illegal
         self.counts: dict[MismatchKind, int] = {}
@@ -58,6 +83,33 @@ class Reconciler:
     def mismatch(self, kind: MismatchKind, order_id: str, detail: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         self._emit("reconcile_mismatch", {"kind": kind.value, "order_id": order_id, "detail": detail})
+
+    def check_fill(self, rec: OrderRecord, fill: Fill) -> None:
+        """Flag ``fill`` of the open order ``rec`` (before it is applied): price and quantity."""
+        price = fill.price
+        if price <= 0:
+            self.mismatch(
+                MismatchKind.BAD_FILL_PRICE, rec.order_id, f"fill {fill.fill_id} at price {_text(price)}: not positive"
+            )
+        elif self.fill_price_band is not None:
+            ref = self.reference_prices.get(rec.instrument)
+            if ref is not None:
+                low, high = ref * (1 - self.fill_price_band), ref * (1 + self.fill_price_band)
+                if price < low or price > high:
+                    self.mismatch(
+                        MismatchKind.BAD_FILL_PRICE,
+                        rec.order_id,
+                        f"fill {fill.fill_id} at price {_text(price)}: outside "
+                        f"{_text(low.quantize(ref))}..{_text(high.quantize(ref))} "
+                        f"(reference {_text(ref)} of {rec.instrument}, band {_text(self.fill_price_band)})",
+                    )
+        cum = rec.filled_qty + fill.qty
+        if cum > rec.qty:
+            self.mismatch(
+                MismatchKind.OVERFILL,
+                rec.order_id,
+                f"fill {fill.fill_id} takes the order to {_text(cum)} of {_text(rec.qty)}",
+            )
 
     def due(self, step: int) -> bool:
         return step % self.every == 0
@@ -140,3 +192,7 @@ class Reconciler:
             book.transition(rec, state, step)
         except IllegalTransitionError as exc:
             self._on_illegal(rec.order_id, str(exc))
+
+
+def _text(value: Decimal) -> str:
+    return format(value, "f")

@@ -20,7 +20,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .broker import BrokerBehaviour, FaultRate, FaultRule, MockBrokerConfig
+from .broker import BrokerBehaviour, MockBrokerConfig
+from .faults import FaultRate, FaultRule
 from .model import Money, OrderRequest
 from .orders import OrderType, Side
 from .rails import RailLimits
@@ -169,6 +170,11 @@ class Scenario(BaseModel):
     reconcile_every: int = Field(default=5, ge=1, description="reconcile every k steps (and at stop)")
     stuck_after_steps: int = Field(default=50, ge=1, description="an order open longer is a stuck_order")
     stop_timeout_steps: int = Field(default=10, ge=0, description="steps stop() waits for cancels")
+    fill_price_band: Money | None = Field(
+        default=Decimal("0.5"),
+        gt=0,
+        description="a fill priced outside reference x (1 +/- band) is a bad_fill_price mismatch; null: no band",
+    )
     starting_cash: Money = Decimal("1000000")
     metadata: dict[str, str] = Field(default_factory=dict, description="free-form; never written to any artifact")
 
@@ -228,13 +234,8 @@ class Scenario(BaseModel):
         return parse_scenario(data, source=f"scenario {self.name!r} with {', '.join(sorted(changes))} overridden")
 
     def broker_config(self) -> MockBrokerConfig:
-        return MockBrokerConfig(
-            **self.broker.model_dump(),
-            instruments=self.instruments,
-            seed=self.seed,
-            faults=self.faults,
-            fault_rate=self.fault_rate,
-        )
+        """The MockBroker's venue (behaviour, instruments, seed); faults are applied around it."""
+        return MockBrokerConfig(**self.broker.model_dump(), instruments=self.instruments, seed=self.seed)
 
     def plan(self) -> Iterator[tuple[int, list[PlannedOrder], list[PlannedCancel]]]:
         """Yield ``(step, places, cancels)`` for every step 1..steps, lazily."""

@@ -52,7 +52,7 @@ ACTIVITY_CATEGORIES: Final[tuple[tuple[str, frozenset[str]], ...]] = (
     ("session", frozenset({"session_state", "preflight_check"})),
     ("orders", frozenset({"order_place", "order_cancel", "order_query", "order_transition"})),
     ("fills", frozenset({"fill", "fill_duplicate_ignored", "fill_out_of_order"})),
-    ("faults", frozenset({"fault_injected", "retry"})),
+    ("faults", frozenset({"fault_injected", "fault_skipped", "retry"})),
     ("reconcile", frozenset({"reconcile_pass", "reconcile_mismatch"})),
     ("rails", frozenset({"rail_trip"})),
     ("other", frozenset()),
@@ -296,6 +296,13 @@ def build_health(orch: Orchestrator, collector: MetricsCollector, *, run_id: str
             f"{k.value} {n}" for k, n in sorted(orch.reconciler.counts.items(), key=lambda kv: kv[0].value)
         )
         reasons.append(f"{mismatches} reconcile mismatch(es): {kinds}")
+    skipped = collector.by_label("faults_skipped_total", "fault")
+    if skipped:
+        kinds = ", ".join(f"{kind} {int(n)}" for kind, n in skipped.items())
+        reasons.append(
+            f"{int(sum(skipped.values()))} scheduled fault(s) could not be applied to the broker: {kinds} "
+            "(see the fault_skipped events)"
+        )
     if orch.reconciler.passes and orch.reconciler.last_ok_step is None:
         reasons.append("no reconcile pass was clean")
     if orch.book.open:

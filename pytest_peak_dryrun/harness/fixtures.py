@@ -25,10 +25,12 @@ from ..core.scenario import Scenario, ScenarioError, builtin_scenario, load_scen
 from .session import RUNS_KEY, SESSION_KEY, DryRunSession
 
 __all__ = [
+    "BROKER_FROM_HOOK",
     "DEFAULT_SCENARIO",
     "DryRunFactory",
     "MarkerArgs",
     "execute_dryrun",
+    "fixture_broker_clock",
     "make_default_broker",
     "marker_args",
     "resolve_scenario",
@@ -127,6 +129,19 @@ def make_default_broker(node: pytest.Item, scenario: Scenario, clock: SimClock) 
     return made
 
 
+def fixture_broker_clock(node: pytest.Item, broker: Broker, sim_clock: SimClock) -> SimClock:
+    """The run's clock for the ``mock_broker`` fixture's broker.
+
+    A broker the hook made was handed ``sim_clock``: that is the run's clock (an adapter
+    that runs on another one then fails the preflight's ``broker_clock`` check, naming the
+    fix). An override that runs on a SimClock of its own keeps it; any other override runs
+    on ``sim_clock`` (and must follow it through ``on_step``).
+    """
+    own = getattr(broker, "clock", None)
+    made_by_hook = node.stash.get(BROKER_FROM_HOOK, None) is broker
+    return own if isinstance(own, SimClock) and not made_by_hook else sim_clock
+
+
 def _listeners(config: pytest.Config, node: pytest.Item, run_id: str) -> list[EventListener]:
     # node.ihook: a conftest's hooks apply to the tests of its own directory only.
     hook = node.ihook.pytest_dryrun_event
@@ -146,12 +161,18 @@ def execute_dryrun(
     *,
     broker: Broker | None,
     dryrun_config: DryRunConfig,
+    clock: SimClock | None = None,
 ) -> DryRunResult:
-    """Run one dry run for a test item: hooks, run id, files under DIR, session record."""
+    """Run one dry run for a test item: hooks, run id, files under DIR, session record.
+
+    ``clock`` is the run's clock when the caller knows it (the one handed to the hook);
+    otherwise the run adopts the broker's ``.clock``.
+    """
     session = config.stash[SESSION_KEY]
     run_id = session.next_run_id(node.nodeid)
     if broker is None:
-        broker = make_default_broker(node, scenario, SimClock())
+        clock = SimClock()
+        broker = make_default_broker(node, scenario, clock)
 
     def modify(report: dict[str, Any]) -> dict[str, Any]:
         node.ihook.pytest_dryrun_modify_report(config=config, run_id=run_id, report=report)
@@ -162,6 +183,7 @@ def execute_dryrun(
             scenario,
             run_id=run_id,
             broker=broker,
+            clock=clock,
             config=dryrun_config,
             out_dir=session.out_dir,
             listeners=_listeners(config, node, run_id),
@@ -198,28 +220,34 @@ class DryRunFactory:
         self._pristine: Any = None
         self.results: list[DryRunResult] = []
 
-    def _broker_for(self, scenario: Scenario) -> Broker:
+    def _broker_for(self, scenario: Scenario) -> tuple[Broker, SimClock | None]:
+        """The broker of the next run and its clock (None: the run adopts the broker's)."""
         request = self._request
         fixture_broker: Broker = request.getfixturevalue("mock_broker")
         made_by_hook = request.node.stash.get(BROKER_FROM_HOOK, None) is fixture_broker
         if not self._fixture_broker_used:
             self._fixture_broker_used = True
             if made_by_hook and scenario != self._default_scenario:
-                return make_default_broker(request.node, scenario, SimClock())
+                return self._fresh(scenario)
             if not made_by_hook:
                 try:
                     self._pristine = copy.deepcopy(fixture_broker)
                 except Exception as exc:
                     self._pristine = exc
-            return fixture_broker
+            sim_clock: SimClock = request.getfixturevalue("sim_clock")
+            return fixture_broker, fixture_broker_clock(request.node, fixture_broker, sim_clock)
         if made_by_hook:
-            return make_default_broker(request.node, scenario, SimClock())
+            return self._fresh(scenario)
         if isinstance(self._pristine, Exception):
             raise TypeError(
                 f"run_dryrun: the overridden mock_broker cannot be copied for a second run "
                 f"({type(self._pristine).__name__}: {self._pristine}); pass broker=... to each call"
             )
-        return cast("Broker", copy.deepcopy(self._pristine))
+        return cast("Broker", copy.deepcopy(self._pristine)), None
+
+    def _fresh(self, scenario: Scenario) -> tuple[Broker, SimClock]:
+        clock = SimClock()
+        return make_default_broker(self._request.node, scenario, clock), clock
 
     def __call__(
         self,
@@ -246,8 +274,9 @@ class DryRunFactory:
                 steps=steps,
                 session=self._session,
             )
+        clock: SimClock | None = None
         if broker is None:
-            broker = self._broker_for(resolved)
-        result = execute_dryrun(request.config, node, resolved, broker=broker, dryrun_config=self._config)
+            broker, clock = self._broker_for(resolved)
+        result = execute_dryrun(request.config, node, resolved, broker=broker, dryrun_config=self._config, clock=clock)
         self.results.append(result)
         return result

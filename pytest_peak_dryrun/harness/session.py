@@ -91,8 +91,11 @@ class DryRunSession:
         self.config.hook.pytest_dryrun_snapshots_written(config=self.config, out_dir=self.out_dir, files=self.written)
 
     def terminal_lines(self) -> list[str]:
-        if self.out_dir is None or self.is_worker:
+        if self.is_worker:
             return []
+        skipped = self.skipped_fault_lines()
+        if self.out_dir is None:
+            return skipped  # never silent, with or without --dryrun-snapshot
         header = ("run", "final state", "placed", "filled", "canceled", "rejected", "mismatches", "rail trips")
         rows = [
             (
@@ -119,7 +122,18 @@ class DryRunSession:
             lines.append("(no dry runs in this session)")
         for problem in self.problems:
             lines.append(f"PROBLEM: {problem}")
+        lines.extend(skipped)
         lines.append(f"report: {self.out_dir / 'dryrun_status_snapshot.md'}")
+        return lines
+
+    def skipped_fault_lines(self) -> list[str]:
+        """One line per run whose broker could not express a scheduled fault (issue 11)."""
+        lines = []
+        for s in sorted(self.summaries, key=lambda s: str(s["run_id"])):
+            skipped = s.get("faults_skipped") or {}
+            if skipped:
+                kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(skipped.items()))
+                lines.append(f"FAULTS NOT APPLIED: {s['run_id']}: {kinds} (see its fault_skipped events)")
         return lines
 
 

@@ -86,6 +86,24 @@ def test_hand_edited_counter_is_caught_even_with_a_resealed_index(cli: Cli, snap
     ) in out.splitlines()
 
 
+def test_a_fault_counter_is_recomputed_from_the_events_too(cli: Cli, snapshot_copy: Path) -> None:
+    rel = "runs/failure_matrix/metrics.json"
+
+    def drop_a_fault(metrics: dict[str, Any]) -> None:
+        (family,) = [f for f in metrics["metrics"] if f["name"] == "faults_injected_total"]
+        (sample,) = [s for s in family["samples"] if s["labels"] == {"fault": "timeout", "op": "place"}]
+        sample["value"] = 0
+
+    _edit_json(snapshot_copy / rel, drop_a_fault)
+    _reseal(snapshot_copy, rel)
+    rc, out, _ = cli("validate", snapshot_copy)
+    assert rc == 1
+    assert (
+        f'{snapshot_copy}/{rel}: faults_injected_total{{op="place",fault="timeout"}} is 0 but events.jsonl has 1 '
+        "fault_injected event(s) with op='place', fault='timeout'"
+    ) in out.splitlines()
+
+
 def test_hand_edited_counter_in_session_metrics(cli: Cli, snapshot_copy: Path) -> None:
     rel = "dryrun_metrics_snapshot.json"
     original: list[int] = []

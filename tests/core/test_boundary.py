@@ -290,6 +290,9 @@ def test_a_contract_error_is_no_broker_error_and_stops_the_run(tmp_path: Path) -
 class Signatures:
     dry_run = True
 
+    def on_step(self, step: int) -> None:  # follows the run's clock: only the signatures are wrong
+        return None
+
     def place_order(self, request: OrderRequest, key: str) -> str:
         return ""
 

@@ -1,4 +1,4 @@
-"""MockBroker: a deterministic venue on the simulated clock, with injectable faults."""
+"""MockBroker: a deterministic venue on the simulated clock (faults: see test_faults.py)."""
 
 from __future__ import annotations
 
@@ -8,27 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from pytest_peak_dryrun.core.broker import (
-    FAULT_OPS,
-    Broker,
-    BrokerOp,
-    FaultKind,
-    FaultRate,
-    FaultRule,
-    FillModel,
-    MockBroker,
-    MockBrokerConfig,
-)
+from pytest_peak_dryrun.core.broker import Broker, FillModel, MockBroker, MockBrokerConfig
 from pytest_peak_dryrun.core.clock import SimClock
-from pytest_peak_dryrun.core.errors import (
-    BrokerTimeoutError,
-    InvalidOrderError,
-    OrderRejectedError,
-    RateLimitError,
-    RetryableBrokerError,
-    TransientUnavailableError,
-    UnknownOrderError,
-)
+from pytest_peak_dryrun.core.errors import InvalidOrderError, OrderRejectedError, UnknownOrderError
 from pytest_peak_dryrun.core.model import Fill, OrderRequest
 from pytest_peak_dryrun.core.orders import OrderState, OrderType, Side
 
@@ -36,22 +18,11 @@ D = Decimal
 S = OrderState
 
 
-class Recorder:
-    """Collects what the broker emits."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, kind: str, payload: dict[str, Any]) -> None:
-        self.events.append((kind, payload))
-
-
-def make(**config: Any) -> tuple[MockBroker, SimClock, Recorder]:
+def make(**config: Any) -> tuple[MockBroker, SimClock]:
     clock = SimClock()
-    emitted = Recorder()
-    broker = MockBroker(MockBrokerConfig(**config), clock=clock, emit=emitted)
+    broker = MockBroker(MockBrokerConfig(**config), clock=clock)
     clock.advance_step()  # the dry run acts from step 1 on
-    return broker, clock, emitted
+    return broker, clock
 
 
 def market(qty: str = "4", side: Side = Side.BUY, instrument: str = "DEMO-EUR", **kw: Any) -> OrderRequest:
@@ -90,7 +61,7 @@ def test_default_config() -> None:
 
 
 def test_market_order_acks_and_fills_at_once() -> None:
-    broker, _clock, emitted = make()
+    broker, _clock = make()
     boid = broker.place_order(market("4"), idempotency_key="O-1")
     assert boid == "MB-00000001"
     order = broker.query_order(boid)
@@ -101,13 +72,12 @@ def test_market_order_acks_and_fills_at_once() -> None:
     assert order.created_step == 1
     assert fills_of(broker) == [("MB-00000001-F1", "4", "100.00", 1, 1)]
     assert broker.list_open_orders() == []
-    assert emitted.events == []
     assert broker.place_order(market("1"), idempotency_key="O-2") == "MB-00000002"
 
 
 def test_same_calls_give_the_same_results() -> None:
     def script() -> list[Any]:
-        broker, clock, _ = make(fill_model="partial", partial_slices=3, ack_latency_steps=1)
+        broker, clock = make(fill_model="partial", partial_slices=3, ack_latency_steps=1)
         out: list[Any] = [broker.place_order(market("10"), idempotency_key="a")]
         for _ in range(5):
             clock.advance_step()
@@ -119,7 +89,7 @@ def test_same_calls_give_the_same_results() -> None:
 
 
 def test_ack_latency_in_steps() -> None:
-    broker, clock, _ = make(ack_latency_steps=2, fill_model="never")
+    broker, clock = make(ack_latency_steps=2, fill_model="never")
     boid = broker.place_order(market(), idempotency_key="O-1")
     seen = []
     for _ in range(4):
@@ -129,7 +99,7 @@ def test_ack_latency_in_steps() -> None:
 
 
 def test_ack_latency_then_immediate_fill() -> None:
-    broker, clock, _ = make(ack_latency_steps=1)
+    broker, clock = make(ack_latency_steps=1)
     boid = broker.place_order(market("2"), idempotency_key="O-1")
     assert broker.query_order(boid).state is S.NEW
     assert broker.iter_fills(0) == (0, [])
@@ -139,7 +109,7 @@ def test_ack_latency_then_immediate_fill() -> None:
 
 
 def test_partial_fill_model_fills_in_k_slices_one_per_step() -> None:
-    broker, clock, _ = make(fill_model="partial", partial_slices=3)
+    broker, clock = make(fill_model="partial", partial_slices=3)
     boid = broker.place_order(market("10"), idempotency_key="O-1")
     seen = []
     for _ in range(4):
@@ -160,7 +130,7 @@ def test_partial_fill_model_fills_in_k_slices_one_per_step() -> None:
 
 
 def test_partial_slices_catch_up_when_nobody_asked() -> None:
-    broker, clock, _ = make(fill_model="partial", partial_slices=2)
+    broker, clock = make(fill_model="partial", partial_slices=2)
     broker.place_order(market("4"), idempotency_key="O-1")
     for _ in range(5):
         clock.advance_step()
@@ -171,7 +141,7 @@ def test_partial_slices_catch_up_when_nobody_asked() -> None:
 
 
 def test_never_fill_model_rests_until_canceled() -> None:
-    broker, clock, _ = make(fill_model="never")
+    broker, clock = make(fill_model="never")
     boid = broker.place_order(market("4"), idempotency_key="O-1")
     for _ in range(10):
         clock.advance_step()
@@ -184,7 +154,7 @@ def test_never_fill_model_rests_until_canceled() -> None:
 
 def test_price_path_is_seeded() -> None:
     def path(seed: int) -> list[str]:
-        broker, clock, _ = make(fill_model="price_path", seed=seed)
+        broker, clock = make(fill_model="price_path", seed=seed)
         out = []
         for _ in range(8):
             out.append(str(broker.price("DEMO-EUR")))
@@ -197,7 +167,7 @@ def test_price_path_is_seeded() -> None:
 
 
 def test_price_path_fills_a_resting_limit_order_when_the_price_crosses() -> None:
-    broker, clock, _ = make(fill_model="price_path", seed=0)
+    broker, clock = make(fill_model="price_path", seed=0)
     boid = broker.place_order(limit("2", "99.95"), idempotency_key="O-1")
     seen = []
     for _ in range(5):
@@ -215,7 +185,7 @@ def test_price_path_fills_a_resting_limit_order_when_the_price_crosses() -> None
 
 
 def test_price_path_sell_limit_and_market_orders() -> None:
-    broker, clock, _ = make(fill_model="price_path", seed=0)
+    broker, clock = make(fill_model="price_path", seed=0)
     sell = broker.place_order(limit("1", "100.05", side=Side.SELL), idempotency_key="S-1")
     mkt = broker.place_order(market("3"), idempotency_key="M-1")
     # a market order fills at once at the current price of the path
@@ -236,7 +206,7 @@ def test_price_path_sell_limit_and_market_orders() -> None:
 
 @pytest.mark.parametrize("qty", ["0", "-1"])
 def test_non_positive_quantity_is_invalid(qty: str) -> None:
-    broker, _, _ = make()
+    broker, _ = make()
     with pytest.raises(InvalidOrderError, match=f"place O-1: quantity must be positive, got {qty}"):
         broker.place_order(market(qty), idempotency_key="O-1")
     assert broker.open_order_count == 0
@@ -245,20 +215,20 @@ def test_non_positive_quantity_is_invalid(qty: str) -> None:
 
 
 def test_limit_without_price_is_invalid() -> None:
-    broker, _, _ = make()
+    broker, _ = make()
     request = OrderRequest(instrument="DEMO-EUR", side=Side.BUY, qty=D(1), order_type=OrderType.LIMIT)
     with pytest.raises(InvalidOrderError, match="place O-1: a LIMIT order needs a limit_price"):
         broker.place_order(request, idempotency_key="O-1")
 
 
 def test_limit_with_non_positive_price_is_invalid() -> None:
-    broker, _, _ = make()
+    broker, _ = make()
     with pytest.raises(InvalidOrderError, match="limit_price must be positive, got 0"):
         broker.place_order(limit("1", "0"), idempotency_key="O-1")
 
 
 def test_unknown_instrument_is_rejected() -> None:
-    broker, _, _ = make()
+    broker, _ = make()
     with pytest.raises(OrderRejectedError, match="place O-1: unknown instrument 'OTHER-USD'") as info:
         broker.place_order(market(instrument="OTHER-USD"), idempotency_key="O-1")
     assert info.value.reason == "unknown_instrument"
@@ -266,7 +236,7 @@ def test_unknown_instrument_is_rejected() -> None:
 
 
 def test_venue_max_order_qty() -> None:
-    broker, _, _ = make(max_order_qty=D("5"))
+    broker, _ = make(max_order_qty=D("5"))
     with pytest.raises(OrderRejectedError, match="quantity 6 above venue limit 5") as info:
         broker.place_order(market("6"), idempotency_key="O-1")
     assert info.value.reason == "too_large"
@@ -274,7 +244,7 @@ def test_venue_max_order_qty() -> None:
 
 
 def test_unknown_order_id() -> None:
-    broker, _, _ = make()
+    broker, _ = make()
     with pytest.raises(UnknownOrderError, match="unknown broker order id 'MB-99'"):
         broker.query_order("MB-99")
     with pytest.raises(UnknownOrderError):
@@ -285,7 +255,7 @@ def test_unknown_order_id() -> None:
 
 
 def test_expiry_by_tif_steps() -> None:
-    broker, clock, _ = make(fill_model="never")
+    broker, clock = make(fill_model="never")
     boid = broker.place_order(market("2", tif_steps=3), idempotency_key="O-1")
     seen = []
     for _ in range(5):
@@ -296,7 +266,7 @@ def test_expiry_by_tif_steps() -> None:
 
 
 def test_expiry_counts_from_the_ack() -> None:
-    broker, clock, _ = make(fill_model="never", ack_latency_steps=2)
+    broker, clock = make(fill_model="never", ack_latency_steps=2)
     boid = broker.place_order(market("2", tif_steps=1), idempotency_key="O-1")
     states = []
     for _ in range(5):
@@ -306,7 +276,7 @@ def test_expiry_counts_from_the_ack() -> None:
 
 
 def test_partially_filled_order_expires_with_its_fills() -> None:
-    broker, clock, _ = make(fill_model="partial", partial_slices=4)
+    broker, clock = make(fill_model="partial", partial_slices=4)
     boid = broker.place_order(market("8", tif_steps=2), idempotency_key="O-1")
     clock.advance_step()
     clock.advance_step()
@@ -317,7 +287,7 @@ def test_partially_filled_order_expires_with_its_fills() -> None:
 
 
 def test_cancel_goes_through_pending_cancel() -> None:
-    broker, clock, _ = make(fill_model="never", cancel_latency_steps=1)
+    broker, clock = make(fill_model="never", cancel_latency_steps=1)
     boid = broker.place_order(market("2"), idempotency_key="O-1")
     clock.advance_step()
     assert broker.cancel_order(boid) is None
@@ -331,14 +301,14 @@ def test_cancel_goes_through_pending_cancel() -> None:
 
 
 def test_cancel_without_latency_completes_at_the_next_call() -> None:
-    broker, _, _ = make(fill_model="never")
+    broker, _ = make(fill_model="never")
     boid = broker.place_order(market("2"), idempotency_key="O-1")
     broker.cancel_order(boid)
     assert broker.query_order(boid).state is S.CANCELED
 
 
 def test_cancel_of_a_terminal_order_is_too_late() -> None:
-    broker, _, _ = make()
+    broker, _ = make()
     boid = broker.place_order(market("2"), idempotency_key="O-1")
     assert broker.query_order(boid).state is S.FILLED
     with pytest.raises(OrderRejectedError, match="cancel MB-00000001: too late, order is FILLED") as info:
@@ -347,7 +317,7 @@ def test_cancel_of_a_terminal_order_is_too_late() -> None:
 
 
 def test_list_open_orders_in_placement_order() -> None:
-    broker, clock, _ = make(fill_model="never")
+    broker, clock = make(fill_model="never")
     keys = ["z", "a", "m", "b"]
     ids = [broker.place_order(market("1"), idempotency_key=k) for k in keys]
     clock.advance_step()
@@ -362,7 +332,7 @@ def test_list_open_orders_in_placement_order() -> None:
 
 
 def test_iter_fills_cursor_semantics() -> None:
-    broker, clock, _ = make(fill_model="partial", partial_slices=2)
+    broker, clock = make(fill_model="partial", partial_slices=2)
     broker.place_order(market("4"), idempotency_key="O-1")
     broker.place_order(market("2"), idempotency_key="O-2")
     cursor, fills = broker.iter_fills(0)
@@ -383,7 +353,7 @@ def test_iter_fills_cursor_semantics() -> None:
 
 
 def test_retention_forgets_old_orders_fills_and_keys() -> None:
-    broker, clock, _ = make(retention_steps=2)
+    broker, clock = make(retention_steps=2)
     boid = broker.place_order(market("1"), idempotency_key="O-1")
     assert broker.query_order(boid).state is S.FILLED
     clock.advance_step()
@@ -405,320 +375,87 @@ def test_retention_forgets_old_orders_fills_and_keys() -> None:
     assert broker.iter_fills(0) == (3, [broker.iter_fills(2)[1][0]])
 
 
-# -- fault injection: scheduled ------------------------------------------------------------
+# -- the venue side of a cancel race ------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("kind", "error"),
-    [
-        (FaultKind.RATE_LIMIT, RateLimitError),
-        (FaultKind.TRANSIENT_UNAVAILABLE, TransientUnavailableError),
-    ],
-)
-def test_scheduled_place_faults_raise_before_acceptance(kind: FaultKind, error: type[Exception]) -> None:
-    broker, clock, emitted = make(faults=(FaultRule(step=2, op=BrokerOp.PLACE, kind=kind, times=2),))
-    assert broker.place_order(market(), idempotency_key="O-1") == "MB-00000001"  # step 1: before the rule
-    clock.advance_step()
-    for _ in range(2):
-        with pytest.raises(error, match=f"place O-2: injected {kind.value}") as info:
-            broker.place_order(market(), idempotency_key="O-2")
-        assert isinstance(info.value, RetryableBrokerError)
-    assert broker.open_order_count == 0 or broker.query_order("MB-00000001").state is S.FILLED
-    assert broker.place_order(market(), idempotency_key="O-2") == "MB-00000002"
-    assert emitted.events == [
-        ("fault_injected", {"op": "place", "fault": kind.value, "step": 2}),
-        ("fault_injected", {"op": "place", "fault": kind.value, "step": 2}),
-    ]
-
-
-def test_scheduled_fault_hits_the_first_call_at_or_after_its_step() -> None:
-    broker, clock, emitted = make(fill_model="never", faults=(FaultRule(step=2, op=BrokerOp.QUERY, kind="timeout"),))
-    boid = broker.place_order(market(), idempotency_key="O-1")
-    for _ in range(3):
-        clock.advance_step()
-    with pytest.raises(BrokerTimeoutError, match="query MB-00000001: injected timeout"):
-        broker.query_order(boid)
-    assert broker.query_order(boid).state is S.ACK
-    assert emitted.events == [("fault_injected", {"op": "query", "fault": "timeout", "step": 4})]
-
-
-def test_a_fault_on_one_op_leaves_the_others_alone() -> None:
-    broker, _, emitted = make(fill_model="never", faults=(FaultRule(step=1, op=BrokerOp.CANCEL, kind="rate_limit"),))
-    boid = broker.place_order(market(), idempotency_key="O-1")
-    assert broker.query_order(boid).state is S.ACK
-    assert broker.iter_fills(0) == (0, [])
-    with pytest.raises(RateLimitError, match="cancel MB-00000001: injected rate_limit"):
-        broker.cancel_order(boid)
-    assert broker.query_order(boid).state is S.ACK  # the refused cancel did nothing
-    broker.cancel_order(boid)
-    assert broker.query_order(boid).state is S.CANCELED
-    assert len(emitted.events) == 1
-
-
-def test_fills_op_faults_raise_on_iter_fills() -> None:
-    broker, _, emitted = make(faults=(FaultRule(step=1, op=BrokerOp.FILLS, kind="transient_unavailable"),))
-    broker.place_order(market(), idempotency_key="O-1")
-    with pytest.raises(TransientUnavailableError, match="fills after 0: injected transient_unavailable"):
-        broker.iter_fills(0)
-    assert broker.iter_fills(0)[0] == 1
-    assert emitted.events == [("fault_injected", {"op": "fills", "fault": "transient_unavailable", "step": 1})]
-
-
-def test_timeout_on_place_happens_after_acceptance_and_the_retry_is_idempotent() -> None:
-    broker, _, emitted = make(fill_model="never", faults=(FaultRule(step=1, op=BrokerOp.PLACE, kind="timeout"),))
-    with pytest.raises(BrokerTimeoutError, match="place O-1: injected timeout after acceptance"):
-        broker.place_order(market("3"), idempotency_key="O-1")
-    # the venue holds the order although the caller never heard back
-    assert broker.open_order_count == 1
-    assert [o.order_id for o in broker.list_open_orders()] == ["O-1"]
-    # the retry with the same idempotency key returns the same id and places nothing new
-    assert broker.place_order(market("3"), idempotency_key="O-1") == "MB-00000001"
-    assert broker.place_order(market("3"), idempotency_key="O-1") == "MB-00000001"
-    assert broker.open_order_count == 1
-    assert broker.place_order(market("1"), idempotency_key="O-2") == "MB-00000002"
-    assert emitted.events == [("fault_injected", {"op": "place", "fault": "timeout", "step": 1})]
-
-
-def test_timeout_on_cancel_happens_after_the_cancel_was_taken() -> None:
-    broker, _, _ = make(
-        fill_model="never",
-        cancel_latency_steps=1,
-        faults=(FaultRule(step=1, op=BrokerOp.CANCEL, kind="timeout"),),
-    )
-    boid = broker.place_order(market(), idempotency_key="O-1")
-    with pytest.raises(BrokerTimeoutError, match="cancel MB-00000001: injected timeout after acceptance"):
-        broker.cancel_order(boid)
-    assert broker.query_order(boid).state is S.PENDING_CANCEL
-    broker.cancel_order(boid)  # the retry is harmless while the cancel is pending
-    assert broker.query_order(boid).state is S.PENDING_CANCEL
-
-
-def test_duplicate_fill_delivers_the_same_fill_twice() -> None:
-    broker, clock, emitted = make(
-        fill_model="partial",
-        partial_slices=2,
-        faults=(FaultRule(step=2, op=BrokerOp.FILLS, kind="duplicate_fill"),),
-    )
-    broker.place_order(market("4"), idempotency_key="O-1")
-    clock.advance_step()
-    _, fills = broker.iter_fills(0)
-    assert [f.fill_id for f in fills] == ["MB-00000001-F1", "MB-00000001-F2", "MB-00000001-F2"]
-    assert fills[1] == fills[2]
-    # the venue itself counted the quantity once
-    assert broker.query_order("MB-00000001").filled_qty == D("4.00")
-    assert emitted.events == [
-        ("fault_injected", {"op": "fills", "fault": "duplicate_fill", "step": 2, "broker_order_id": "MB-00000001"})
-    ]
-
-
-def test_out_of_order_fill_delivers_a_later_fill_first() -> None:
-    broker, clock, emitted = make(
-        fill_model="partial",
-        partial_slices=3,
-        faults=(FaultRule(step=1, op=BrokerOp.FILLS, kind="out_of_order_fill"),),
-    )
-    broker.place_order(market("9"), idempotency_key="O-1")
-    assert broker.iter_fills(0) == (0, [])  # F1 is held back
-    clock.advance_step()
-    clock.advance_step()
-    _, fills = broker.iter_fills(0)
-    assert [(f.fill_id, f.exec_seq) for f in fills] == [
-        ("MB-00000001-F2", 2),
-        ("MB-00000001-F1", 1),
-        ("MB-00000001-F3", 3),
-    ]
-    assert emitted.events == [
-        ("fault_injected", {"op": "fills", "fault": "out_of_order_fill", "step": 1, "broker_order_id": "MB-00000001"})
-    ]
-
-
-def test_a_held_fill_is_released_at_the_next_step_when_no_other_fill_comes() -> None:
-    broker, clock, _ = make(faults=(FaultRule(step=1, op=BrokerOp.FILLS, kind="out_of_order_fill"),))
-    broker.place_order(market("2"), idempotency_key="O-1")
-    assert broker.iter_fills(0) == (0, [])
-    clock.advance_step()
-    assert [f.fill_id for f in broker.iter_fills(0)[1]] == ["MB-00000001-F1"]
-
-
-def test_dropped_ack_keeps_query_reporting_new() -> None:
-    broker, clock, emitted = make(
-        fill_model="never", faults=(FaultRule(step=1, op=BrokerOp.PLACE, kind="dropped_ack"),)
-    )
-    boid = broker.place_order(market("2"), idempotency_key="O-1")  # accepted, no error
-    for _ in range(3):
-        clock.advance_step()
-        assert broker.query_order(boid).state is S.NEW
-        assert [o.state for o in broker.list_open_orders()] == [S.NEW]
-    other = broker.place_order(market("1"), idempotency_key="O-2")
-    assert broker.query_order(other).state is S.ACK
-    # the order works on the venue: a cancel goes through
-    broker.cancel_order(boid)
-    assert broker.query_order(boid).state is S.CANCELED
-    assert emitted.events == [("fault_injected", {"op": "place", "fault": "dropped_ack", "step": 1})]
-
-
-def test_dropped_ack_still_shows_fills() -> None:
-    broker, _, _ = make(
-        fill_model="partial", partial_slices=2, faults=(FaultRule(step=1, op=BrokerOp.PLACE, kind="dropped_ack"),)
-    )
-    boid = broker.place_order(market("2"), idempotency_key="O-1")
-    assert broker.query_order(boid).state is S.PARTIAL
-
-
-def test_cancel_race_makes_the_fill_win() -> None:
-    broker, clock, emitted = make(
-        fill_model="never", faults=(FaultRule(step=2, op=BrokerOp.CANCEL, kind="cancel_race"),)
-    )
+def test_race_cancel_makes_the_fill_win() -> None:
+    broker, clock = make(fill_model="never")
     boid = broker.place_order(market("5"), idempotency_key="O-1")
     clock.advance_step()
-    broker.cancel_order(boid)  # accepted, but a fill for everything left beats it
+    broker.race_cancel(boid)  # taken, but a fill for everything left beats it
     order = broker.query_order(boid)
     assert order.state is S.FILLED
     assert order.filled_qty == D("5")
     assert fills_of(broker) == [("MB-00000001-F1", "5", "100.00", 1, 2)]
     clock.advance_step()
     assert broker.query_order(boid).state is S.FILLED  # no late CANCELED
-    assert emitted.events == [("fault_injected", {"op": "cancel", "fault": "cancel_race", "step": 2})]
 
 
-def test_cancel_race_on_a_partially_filled_order_fills_the_rest() -> None:
-    broker, _, _ = make(
-        fill_model="partial",
-        partial_slices=4,
-        faults=(FaultRule(step=1, op=BrokerOp.CANCEL, kind="cancel_race"),),
-    )
+def test_race_cancel_on_a_partially_filled_order_fills_the_rest() -> None:
+    broker, _ = make(fill_model="partial", partial_slices=4)
     boid = broker.place_order(market("8"), idempotency_key="O-1")
     assert broker.query_order(boid).filled_qty == D("2.00")
-    broker.cancel_order(boid)
+    broker.race_cancel(boid)
     assert broker.query_order(boid).state is S.FILLED
     assert [(f[0], f[1]) for f in fills_of(broker)] == [("MB-00000001-F1", "2.00"), ("MB-00000001-F2", "6.00")]
 
 
-def test_without_emit_faults_still_happen() -> None:
-    clock = SimClock()
-    clock.advance_step()
-    broker = MockBroker(
-        MockBrokerConfig(faults=(FaultRule(step=1, op=BrokerOp.PLACE, kind="rate_limit"),)), clock=clock
-    )
-    with pytest.raises(RateLimitError):
-        broker.place_order(market(), idempotency_key="O-1")
-
-
-# -- fault injection: seeded rate -----------------------------------------------------------
-
-
-def test_fault_rate_one_fails_every_call() -> None:
-    broker, _, emitted = make(fault_rate=FaultRate(rate=1.0, kinds=(FaultKind.RATE_LIMIT,), ops=(BrokerOp.PLACE,)))
-    for _ in range(3):
-        with pytest.raises(RateLimitError):
-            broker.place_order(market(), idempotency_key="O-1")
-    assert broker.iter_fills(0) == (0, [])  # fills is not in ops
-    assert emitted.events == [("fault_injected", {"op": "place", "fault": "rate_limit", "step": 1})] * 3
-
-
-def test_fault_rate_zero_never_fails() -> None:
-    broker, _, emitted = make(fault_rate=FaultRate(rate=0.0))
-    for i in range(20):
-        broker.place_order(market(), idempotency_key=f"O-{i}")
-    assert emitted.events == []
-
-
-def _rate_outcomes(seed: int) -> list[str]:
-    broker, clock, emitted = make(seed=seed, fill_model="never", fault_rate=FaultRate(rate=0.5))
-    out = []
-    for i in range(30):
-        try:
-            broker.place_order(market(), idempotency_key=f"O-{i}")
-            out.append("ok")
-        except RetryableBrokerError as exc:
-            out.append(exc.reason.value)
-        clock.advance_step()
-    assert [p["fault"] for _, p in emitted.events] == [o for o in out if o != "ok"]
-    # timeout on place is a fault after acceptance: those orders exist on the venue
-    accepted = out.count("ok") + out.count("timeout")
-    assert broker.open_order_count == accepted
-    return out
-
-
-def test_fault_rate_is_seeded() -> None:
-    first = _rate_outcomes(seed=1)
-    assert first == _rate_outcomes(seed=1)
-    assert first != _rate_outcomes(seed=2)
-    assert set(first) == {"ok", "rate_limit", "timeout", "transient_unavailable"}
-    assert 5 <= first.count("ok") <= 25
-
-
-def test_fault_rate_only_uses_kinds_that_fit_the_op() -> None:
-    broker, _, emitted = make(
-        fill_model="never",
-        fault_rate=FaultRate(rate=1.0, kinds=(FaultKind.CANCEL_RACE,), ops=(BrokerOp.PLACE, BrokerOp.CANCEL)),
-    )
-    boid = broker.place_order(market(), idempotency_key="O-1")  # cancel_race cannot hit place
+def test_race_cancel_is_too_late_for_a_filled_order_and_harmless_for_a_canceled_one() -> None:
+    broker, _ = make(fill_model="never")
+    filled = MockBroker(MockBrokerConfig(), clock=broker.clock)
+    done = filled.place_order(market("1"), idempotency_key="F-1")
+    with pytest.raises(OrderRejectedError, match="too late, order is FILLED"):
+        filled.race_cancel(done)
+    boid = broker.place_order(market("2"), idempotency_key="O-1")
     broker.cancel_order(boid)
-    assert broker.query_order(boid).state is S.FILLED
-    assert emitted.events == [("fault_injected", {"op": "cancel", "fault": "cancel_race", "step": 1})]
-
-
-# -- FaultRule validation --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("kind", "op", "hint"),
-    [
-        ("duplicate_fill", "place", "use op 'fills'"),
-        ("out_of_order_fill", "query", "use op 'fills'"),
-        ("dropped_ack", "cancel", "use op 'place'"),
-        ("cancel_race", "place", "use op 'cancel'"),
-    ],
-)
-def test_fault_rule_refuses_a_kind_on_the_wrong_op(kind: str, op: str, hint: str) -> None:
-    with pytest.raises(ValidationError) as info:
-        FaultRule(step=1, op=op, kind=kind)  # type: ignore[arg-type]
-    assert f"fault {kind!r} cannot be attached to op {op!r}; {hint}" in str(info.value)
-
-
-def test_fault_rule_accepts_every_kind_on_its_ops() -> None:
-    for kind, ops in FAULT_OPS.items():
-        for op in ops:
-            assert FaultRule(step=1, op=op, kind=kind).kind is kind
-
-
-@pytest.mark.parametrize(
-    "fields",
-    [
-        {"step": 0, "op": "place", "kind": "timeout"},
-        {"step": 1, "op": "place", "kind": "timeout", "times": 0},
-        {"step": 1, "op": "launch", "kind": "timeout"},
-        {"step": 1, "op": "place", "kind": "meteor"},
-        {"step": 1, "op": "place", "kind": "timeout", "extra": 1},
-    ],
-)
-def test_fault_rule_field_validation(fields: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
-        FaultRule(**fields)
-
-
-def test_fault_rate_fill_stream_faults_take_effect_and_are_announced_once() -> None:
-    broker, _clock, emitted = make(
-        fault_rate=FaultRate(rate=1.0, kinds=(FaultKind.DUPLICATE_FILL,), ops=(BrokerOp.FILLS,)),
-    )
-    assert broker.iter_fills(0) == (0, [])  # the drawn fault waits for the next fill; the call succeeds
-    assert emitted.events == []
-    broker.place_order(market("2"), idempotency_key="O-1")
-    _cursor, fills = broker.iter_fills(0)
-    assert [f.fill_id for f in fills] == ["MB-00000001-F1", "MB-00000001-F1"]
-    assert emitted.events == [
-        ("fault_injected", {"op": "fills", "fault": "duplicate_fill", "step": 1, "broker_order_id": "MB-00000001"})
-    ]
+    broker.race_cancel(boid)  # already canceling: nothing more happens
+    assert broker.query_order(boid).state is S.CANCELED
+    assert broker.iter_fills(0) == (0, [])
 
 
 def test_a_retried_cancel_after_the_cancel_completed_is_harmless() -> None:
     # cancel latency 0: the cancel completes before the retry of a timed-out cancel arrives
-    broker, _, _ = make(fill_model="never", faults=(FaultRule(step=1, op=BrokerOp.CANCEL, kind="timeout"),))
+    broker, _ = make(fill_model="never")
     boid = broker.place_order(market(), idempotency_key="O-1")
-    with pytest.raises(BrokerTimeoutError):
-        broker.cancel_order(boid)
-    broker.cancel_order(boid)  # the retry: not "too late"
-    assert broker.query_order(boid).state is S.CANCELED
     broker.cancel_order(boid)
     assert broker.query_order(boid).state is S.CANCELED
+    broker.cancel_order(boid)  # the retry: not "too late"
+    assert broker.query_order(boid).state is S.CANCELED
+
+
+# -- driving the venue without the plugin's orchestrator ----------------------------------
+
+
+def test_advance_moves_the_venue_and_everything_due_happens() -> None:
+    broker = MockBroker(MockBrokerConfig(ack_latency_steps=2, fill_model="partial", partial_slices=2))
+    assert broker.clock.step == 0
+    boid = broker.place_order(market("4"), idempotency_key="O-1")  # step 0: before the first step
+    assert broker.query_order(boid).state is S.NEW
+    assert broker.advance() == 1
+    assert broker.query_order(boid).state is S.NEW
+    assert broker.advance(2) == 3  # acked at step 2, slices at 2 and 3
+    order = broker.query_order(boid)
+    assert (order.state, order.filled_qty) == (S.FILLED, D("4.00"))
+    assert [(f[0], f[4]) for f in fills_of(broker)] == [("MB-00000001-F1", 2), ("MB-00000001-F2", 3)]
+    assert broker.advance(0) == 3
+    with pytest.raises(ValueError, match="advance\\(steps\\) needs steps >= 0, got -1"):
+        broker.advance(-1)
+
+
+# -- faults moved out of the venue --------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["faults", "fault_rate"])
+def test_mock_broker_config_refuses_faults_and_names_the_injector(field: str) -> None:
+    value: Any = [] if field == "faults" else {"rate": 0.1}
+    with pytest.raises(ValidationError) as info:
+        MockBrokerConfig(**{field: value})
+    message = str(info.value)
+    assert f"MockBrokerConfig has no {field}: faults are applied around the broker" in message
+    assert "FaultInjector(MockBroker(config), faults=..., fault_rate=..., clock=...)" in message
+
+
+def test_mock_broker_has_no_fault_machinery_left() -> None:
+    broker = MockBroker()
+    assert not hasattr(broker, "emit")
+    assert not hasattr(broker.config, "faults")

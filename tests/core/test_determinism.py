@@ -78,3 +78,18 @@ def test_generated_scenarios_depend_on_the_seed_only(tmp_path: Path) -> None:
     texts = [(r.run_dir / "events.jsonl").read_bytes() for r in runs if r.run_dir is not None]
     assert texts[0] == texts[1]
     assert texts[0] != texts[2]
+
+
+def test_a_seeded_fault_rate_gives_the_same_bytes_and_depends_on_the_seed(tmp_path: Path) -> None:
+    # the FaultInjector draws from its own string-seeded random.Random
+    scenario = builtin_scenario("failure_matrix").with_overrides(
+        fault_rate={"rate": 0.3, "kinds": ["rate_limit", "timeout", "duplicate_fill", "out_of_order_fill"]},
+        generator={"probability": 0.6, "cancel_share": 0.3},
+    )
+    runs = [
+        run_scenario(scenario.with_overrides(seed=seed), out_dir=tmp_path / str(i)) for i, seed in enumerate((5, 5, 6))
+    ]
+    texts = [(r.run_dir / "events.jsonl").read_bytes() for r in runs if r.run_dir is not None]
+    assert texts[0] == texts[1]
+    assert texts[0] != texts[2]
+    assert runs[0].metrics.total("faults_injected_total") > 6  # drawn faults on top of the schedule

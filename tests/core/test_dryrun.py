@@ -48,6 +48,7 @@ def test_result_of_a_happy_run() -> None:
         "rejected": 0,
         "mismatches": 0,
         "rail_trips": 0,
+        "faults_skipped": {},
     }
     assert result.files == {}
     assert result.run_dir is None
@@ -93,8 +94,8 @@ def test_steps_override() -> None:
     assert result.report["orders"]["placed"] == 2
 
 
-def test_a_broker_passed_in_shares_its_clock_and_gets_the_fault_events() -> None:
-    scenario = Scenario.model_validate(
+def _one_fault_scenario() -> Scenario:
+    return Scenario.model_validate(
         {
             "name": "shared",
             "steps": 3,
@@ -102,12 +103,36 @@ def test_a_broker_passed_in_shares_its_clock_and_gets_the_fault_events() -> None
             "faults": [{"step": 2, "op": "place", "kind": "rate_limit"}],
         }
     )
+
+
+def test_a_broker_passed_in_without_a_clock_argument_lends_the_run_its_clock() -> None:
+    scenario = _one_fault_scenario()
     clock = SimClock()
     broker = MockBroker(scenario.broker_config(), clock=clock)
-    result = run_scenario(scenario, broker=broker, clock=SimClock(epoch_ms=0))
-    assert clock.step == 3  # the run moved the broker's clock, not the one passed beside it
+    result = run_scenario(scenario, broker=broker)
+    assert clock.step == 3  # the run moved the broker's clock
     assert result.orchestrator.clock is clock
+    assert result.orchestrator.broker is broker
+    # the scenario's faults reached it through the run's FaultInjector
     assert result.count("fault_injected", fault="rate_limit") == 1
+    assert result.metrics.value("faults_injected_total", op="place", fault="rate_limit") == 1
+
+
+def test_a_clock_argument_beside_a_broker_on_another_clock_fails_the_preflight() -> None:
+    scenario = _one_fault_scenario()
+    broker = MockBroker(scenario.broker_config(), clock=SimClock())
+    result = run_scenario(scenario, broker=broker, clock=SimClock(epoch_ms=0))
+    assert result.state is SessionState.PREFLIGHT_FAILED
+    (reason,) = result.health.reasons
+    assert reason.startswith("preflight failed: broker_clock: MockBroker.clock is a SimClock other than the run's")
+    assert broker.clock.step == 0
+
+
+def test_the_same_clock_given_twice_is_fine() -> None:
+    scenario = _one_fault_scenario()
+    clock = SimClock()
+    result = run_scenario(scenario, broker=MockBroker(scenario.broker_config(), clock=clock), clock=clock)
+    assert result.state is SessionState.STOPPED
 
 
 def test_preflight_failure_is_a_result_not_an_exception(tmp_path: Path) -> None:

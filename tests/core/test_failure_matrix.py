@@ -6,9 +6,14 @@ accounted for: the assertions compare the complete set of non-zero counters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from pytest_peak_dryrun.core.broker import MockBroker
+from pytest_peak_dryrun.core.clock import SimClock
 from pytest_peak_dryrun.core.dryrun import DryRunResult, run_scenario
+from pytest_peak_dryrun.core.model import Fill, Order, OrderRequest
+from pytest_peak_dryrun.core.orchestrator import SessionState
 from pytest_peak_dryrun.core.scenario import Scenario, builtin_scenario
 
 PLACE_OK = 'orders_place_total{outcome="ok"}'
@@ -26,6 +31,10 @@ def RETRY(op: str, reason: str) -> str:
 
 def MISMATCH(kind: str) -> str:
     return f'reconcile_mismatches_total{{kind="{kind}"}}'
+
+
+def FAULT(op: str, kind: str) -> str:
+    return f'faults_injected_total{{op="{op}",fault="{kind}"}}'
 
 
 def order(step: int, qty: str = "4", **kw: Any) -> dict[str, Any]:
@@ -59,6 +68,7 @@ def test_rate_limit() -> None:
         PLACE_OK: 1,
         QUERY_OK: 1,
         RETRY("place", "rate_limit"): 1,
+        FAULT("place", "rate_limit"): 1,
     }
     assert result.count("fault_injected", op="place", fault="rate_limit") == 1
     (retry,) = [e for e in result.event_records if e.kind == "retry"]
@@ -73,6 +83,7 @@ def test_rate_limit_until_the_retries_run_out() -> None:
         T("NEW", "REJECTED"): 1,
         'orders_place_total{outcome="error"}': 1,
         RETRY("place", "rate_limit"): 2,
+        FAULT("place", "rate_limit"): 3,
     }
     assert result.report["orders"]["by_state"] == {"REJECTED": 1}
     (place,) = [e.payload for e in result.event_records if e.kind == "order_place"]
@@ -100,7 +111,7 @@ def test_partial_fills() -> None:
 
 
 def test_timeout_after_acceptance_does_not_double_the_order() -> None:
-    result = run("timeout", orders=[order(2)], faults=[fault(2, "place", "timeout", times=3)])
+    result = run("timeout", orders=[order(2)], faults=[fault(2, "place", "timeout")])
     assert_clean_finish(result)
     # the retry with the same idempotency key found the accepted order: one retry, one order
     assert result.report["counters"] == {
@@ -109,12 +120,34 @@ def test_timeout_after_acceptance_does_not_double_the_order() -> None:
         PLACE_OK: 1,
         QUERY_OK: 1,
         RETRY("place", "timeout"): 1,
+        FAULT("place", "timeout"): 1,
     }
     assert result.count("fault_injected", fault="timeout") == 1
     assert result.report["orders"] == {"placed": 1, "open": 0, "by_state": {"FILLED": 1}, "filled_qty": "4"}
     assert result.report["positions"] == {"DEMO-EUR": "4"}
     (place,) = [e.payload for e in result.event_records if e.kind == "order_place"]
     assert place["broker_order_id"] == "MB-00000001"
+
+
+def test_a_timeout_on_every_attempt_leaves_an_order_only_the_broker_knows() -> None:
+    # every call is a call at the boundary, retries too: three timeouts exhaust the retries
+    # while the venue holds (and fills) the one order the idempotency key made
+    result = run("timeout_exhausted", orders=[order(2)], faults=[fault(2, "place", "timeout", times=3)])
+    assert_clean_finish(result, mismatches={"unknown_fill": 1})
+    assert result.report["counters"] == {
+        T("NEW", "REJECTED"): 1,
+        'orders_place_total{outcome="error"}': 1,
+        RETRY("place", "timeout"): 2,
+        FAULT("place", "timeout"): 3,
+        MISMATCH("unknown_fill"): 1,
+    }
+    (mismatch,) = [e.payload for e in result.event_records if e.kind == "reconcile_mismatch"]
+    assert mismatch == {
+        "kind": "unknown_fill",
+        "order_id": "MB-00000001",
+        "detail": "fill MB-00000001-F1 for an order we do not track",
+    }
+    assert result.health.status.value == "degraded"
 
 
 def test_timeout_on_cancel_is_retried_safely() -> None:
@@ -134,6 +167,7 @@ def test_timeout_on_cancel_is_retried_safely() -> None:
         QUERY_OK: 2,
         CANCEL_OK: 1,
         RETRY("cancel", "timeout"): 1,
+        FAULT("cancel", "timeout"): 1,
     }
     assert result.report["orders"]["by_state"] == {"CANCELED": 1}
 
@@ -147,6 +181,7 @@ def test_transient_unavailable() -> None:
         PLACE_OK: 1,
         QUERY_OK: 1,
         RETRY("query", "transient_unavailable"): 1,
+        FAULT("query", "transient_unavailable"): 1,
     }
 
 
@@ -163,6 +198,7 @@ def test_transient_unavailable_on_every_query_attempt() -> None:
         'orders_query_total{outcome="error"}': 1,
         PLACE_OK: 1,
         RETRY("query", "transient_unavailable"): 2,
+        FAULT("query", "transient_unavailable"): 3,
     }
 
 
@@ -182,6 +218,7 @@ def test_duplicate_fill() -> None:
         PLACE_OK: 1,
         QUERY_OK: 1,
         MISMATCH("duplicate_fill"): 1,
+        FAULT("fills", "duplicate_fill"): 1,
     }
     assert result.count("fill_duplicate_ignored", order_id="O-000001", fill_id="MB-00000001-F1") == 1
     assert result.count("fill") == 2
@@ -219,6 +256,7 @@ def test_cancel_race() -> None:
         QUERY_OK: 2,
         CANCEL_OK: 1,
         MISMATCH("cancel_race"): 1,
+        FAULT("cancel", "cancel_race"): 1,
     }
     assert result.report["orders"]["by_state"] == {"FILLED": 1}
     assert result.report["positions"] == {"DEMO-EUR": "4"}
@@ -238,6 +276,7 @@ def test_out_of_order_fill() -> None:
         T("PARTIAL", "FILLED"): 1,
         PLACE_OK: 1,
         QUERY_OK: 1,
+        FAULT("fills", "out_of_order_fill"): 1,
     }
     fills = [e.payload for e in result.event_records if e.kind == "fill"]
     assert [(f["fill_id"], f["exec_seq"], str(f["cum_qty"])) for f in fills] == [
@@ -277,6 +316,7 @@ def test_dropped_ack_shows_up_as_a_stuck_order() -> None:
         QUERY_OK: 7,  # NEW needs a status query every step, and the ack never shows
         CANCEL_OK: 1,
         MISMATCH("stuck_order"): 1,
+        FAULT("place", "dropped_ack"): 1,
     }
 
 
@@ -307,6 +347,12 @@ def test_builtin_failure_matrix_exact_counts() -> None:
         RETRY("place", "rate_limit"): 1,
         RETRY("place", "timeout"): 1,
         RETRY("query", "transient_unavailable"): 1,
+        FAULT("place", "rate_limit"): 1,
+        FAULT("place", "timeout"): 1,
+        FAULT("query", "transient_unavailable"): 1,
+        FAULT("fills", "duplicate_fill"): 1,
+        FAULT("cancel", "cancel_race"): 1,
+        FAULT("fills", "out_of_order_fill"): 1,
     }
     assert report["health"] == {
         "status": "degraded",
@@ -350,6 +396,7 @@ def test_timeout_on_cancel_without_a_retry_left_keeps_the_cancel_pending() -> No
         PLACE_OK: 1,
         QUERY_OK: 2,
         'orders_cancel_total{outcome="error"}': 1,
+        FAULT("cancel", "timeout"): 1,
     }
 
 
@@ -365,8 +412,93 @@ def test_rate_limit_on_cancel_without_a_retry_left_leaves_the_order_working() ->
         QUERY_OK: 2,
         'orders_cancel_total{outcome="error"}': 1,
         CANCEL_OK: 1,
+        FAULT("cancel", "rate_limit"): 1,
     }
     cancels = [e for e in result.event_records if e.kind == "order_cancel"]
     states = [e for e in result.event_records if e.kind == "session_state" and e.payload["to_state"] == "STOPPING"]
     assert [c.payload["outcome"] for c in cancels] == ["error", "ok"]
     assert cancels[1].seq > states[0].seq  # the second cancel is the wind-down's
+
+
+# -- the same matrix through a broker of your own ---------------------------------------------
+
+
+class ThinAdapter:
+    """A hand-written adapter around the MockBroker: declares dry_run, exposes the venue's clock."""
+
+    dry_run = True
+
+    def __init__(self, venue: MockBroker) -> None:
+        self.venue = venue
+        self.clock = venue.clock
+
+    def place_order(self, request: OrderRequest, *, idempotency_key: str) -> str:
+        return self.venue.place_order(request, idempotency_key=idempotency_key)
+
+    def cancel_order(self, broker_order_id: str) -> None:
+        self.venue.cancel_order(broker_order_id)
+
+    def query_order(self, broker_order_id: str) -> Order:
+        return self.venue.query_order(broker_order_id)
+
+    def list_open_orders(self) -> list[Order]:
+        return self.venue.list_open_orders()
+
+    def iter_fills(self, cursor: int) -> tuple[int, Sequence[Fill]]:
+        return self.venue.iter_fills(cursor)
+
+
+class RacingAdapter(ThinAdapter):
+    """The same, forwarding the optional capability a cancel race needs."""
+
+    def race_cancel(self, broker_order_id: str) -> None:
+        self.venue.race_cancel(broker_order_id)
+
+
+FAULT_COUNTERS = ("faults_injected_total", "faults_skipped_total", "retry_attempts_total", "reconcile_mismatches_total")
+
+
+def _samples(result: DryRunResult, name: str) -> dict[tuple[tuple[str, str], ...], int | float]:
+    (family,) = [f for f in result.metrics.metrics if f.name == name]
+    return {tuple(s.labels.items()): s.value for s in family.samples}
+
+
+def _through(adapter: type[ThinAdapter]) -> DryRunResult:
+    scenario = builtin_scenario("failure_matrix")
+    return run_scenario(scenario, broker=adapter(MockBroker(scenario.broker_config(), clock=SimClock())))
+
+
+def test_the_failure_matrix_through_an_adapter_records_the_same_counts_as_the_bare_mock() -> None:
+    bare = run_scenario(builtin_scenario("failure_matrix"))
+    adapted = _through(RacingAdapter)
+    assert adapted.state is bare.state is SessionState.STOPPED
+    for name in FAULT_COUNTERS:
+        assert _samples(adapted, name) == _samples(bare, name), name
+    assert adapted.metrics.total("faults_injected_total") == 6
+    assert adapted.metrics.total("faults_skipped_total") == 0
+    assert adapted.report == bare.report
+
+
+def test_an_adapter_without_race_cancel_names_the_fault_it_could_not_apply() -> None:
+    bare = run_scenario(builtin_scenario("failure_matrix"))
+    adapted = _through(ThinAdapter)
+    assert _samples(adapted, "faults_skipped_total") == {(("op", "cancel"), ("fault", "cancel_race")): 1}
+    assert adapted.metrics.total("faults_injected_total") == 5
+    # every other fault and retry is the same; without the race the canceled order ends CANCELED
+    # (its first slice, filled before the cancel but read after it, still counts as a cancel_race)
+    assert _samples(adapted, "retry_attempts_total") == _samples(bare, "retry_attempts_total")
+    assert adapted.report["orders"]["by_state"] == {"CANCELED": 1, "FILLED": 5}
+    assert bare.report["orders"]["by_state"] == {"FILLED": 6}
+    (skipped,) = [e.payload for e in adapted.event_records if e.kind == "fault_skipped"]
+    assert skipped == {
+        "op": "cancel",
+        "fault": "cancel_race",
+        "step": 12,
+        "reason": "ThinAdapter has no race_cancel(broker_order_id) method to let a fill win the cancel",
+    }
+    assert adapted.health.status.value == "degraded"
+    assert (
+        "1 scheduled fault(s) could not be applied to the broker: cancel_race 1 (see the fault_skipped events)"
+        in adapted.health.reasons
+    )
+    assert adapted.summary()["faults_skipped"] == {"cancel_race": 1}

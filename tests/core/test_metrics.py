@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.events import EventRecord
 from pytest_peak_dryrun.core.metrics import (
+    FAULT_METRIC_SPECS,
     LABEL_VALUES,
     METRIC_SPECS,
     LabelPolicyError,
@@ -38,17 +39,31 @@ def test_exactly_the_ten_metrics_with_their_label_sets() -> None:
         ("reconcile_mismatches_total", "counter", ("kind",)),
         ("retry_attempts_total", "counter", ("op", "reason")),
     ]
+    # after the runbook's ten, and only after them: the fault counters (issue 11)
+    assert [(s.name, s.type, s.labels) for s in FAULT_METRIC_SPECS] == [
+        ("faults_injected_total", "counter", ("op", "fault")),
+        ("faults_skipped_total", "counter", ("op", "fault")),
+    ]
     families = MetricsCollector().families()
     assert [(f["name"], f["type"], tuple(f["labels"])) for f in families] == [
-        (s.name, s.type, s.labels) for s in METRIC_SPECS
+        (s.name, s.type, s.labels) for s in (*METRIC_SPECS, *FAULT_METRIC_SPECS)
     ]
 
 
 def test_label_allowlist_and_value_enums() -> None:
-    assert set(LABEL_VALUES) == {"state", "rail", "outcome", "from_state", "to_state", "kind", "op", "reason"}
+    assert set(LABEL_VALUES) == {"state", "rail", "outcome", "from_state", "to_state", "kind", "op", "reason", "fault"}
     assert LABEL_VALUES["outcome"] == {"ok", "rejected", "error", "unknown"}
     assert LABEL_VALUES["op"] == {"place", "cancel", "query", "fills"}
     assert LABEL_VALUES["reason"] == {"rate_limit", "timeout", "transient_unavailable"}
+    assert LABEL_VALUES["fault"] == {
+        "rate_limit",
+        "timeout",
+        "transient_unavailable",
+        "duplicate_fill",
+        "out_of_order_fill",
+        "dropped_ack",
+        "cancel_race",
+    }
     assert "O-000001" not in set().union(*LABEL_VALUES.values())
 
 
@@ -150,6 +165,25 @@ def test_events_drive_the_counters_and_gauges() -> None:
     assert collector.value("safety_rail_trips_total", rail="kill_switch") == 1
     assert collector.value("reconciler_last_ok_ts") == 11.0  # the clean pass, not the later one
     assert collector.value("last_audit_event_ts") == 13.0
+
+
+def test_fault_events_drive_the_fault_counters() -> None:
+    collector = MetricsCollector()
+    feed = [
+        ("fault_injected", {"op": "place", "fault": "timeout", "step": 1}),
+        ("fault_injected", {"op": "fills", "fault": "duplicate_fill", "step": 2, "broker_order_id": "MB-1"}),
+        ("fault_injected", {"op": "place", "fault": "timeout", "step": 3}),
+        ("fault_skipped", {"op": "cancel", "fault": "cancel_race", "step": 4, "reason": "no race_cancel"}),
+    ]
+    for i, (kind, payload) in enumerate(feed, start=1):
+        collector(event(kind, payload, seq=i))
+    assert collector.value("faults_injected_total", op="place", fault="timeout") == 2
+    assert collector.value("faults_injected_total", op="fills", fault="duplicate_fill") == 1
+    assert collector.value("faults_skipped_total", op="cancel", fault="cancel_race") == 1
+    assert collector.by_label("faults_injected_total", "fault") == {"duplicate_fill": 1, "timeout": 2}
+    assert collector.by_label("faults_skipped_total", "op") == {"cancel": 1}
+    with pytest.raises(LabelPolicyError, match="'meteor' is not an allowed value of label 'fault'"):
+        collector(event("fault_injected", {"op": "place", "fault": "meteor"}, seq=9))
 
 
 def test_families_are_sorted_and_counters_are_integers() -> None:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from pytest_peak_dryrun.core.broker import Broker, MockBroker
 from pytest_peak_dryrun.core.clock import SimClock
 from pytest_peak_dryrun.core.events import EventBuffer, EventStream
+from pytest_peak_dryrun.core.faults import FaultInjector
 from pytest_peak_dryrun.core.model import Fill, Order, OrderRequest
 from pytest_peak_dryrun.core.orchestrator import (
     SESSION_TRANSITIONS,
@@ -45,9 +46,11 @@ def build(
     buffer = EventBuffer()
     stream.subscribe(buffer)
     if broker is None:
-        broker = MockBroker(scn.broker_config(), clock=clock, emit=stream.emit)
+        broker = MockBroker(scn.broker_config(), clock=clock)
     elif isinstance(broker, MockBroker):
         broker.clock = clock
+    elif isinstance(broker, ForeignBroker):
+        broker.inner.clock = clock  # the adapter's venue runs on the run's clock
     orch = Orchestrator(scn, broker=broker, clock=clock, stream=stream, config=config, **kw)
     return orch, buffer, clock
 
@@ -58,12 +61,19 @@ def session_path(buffer: EventBuffer) -> list[str]:
 
 
 class ForeignBroker:
-    """A broker adapter that is not a MockBroker; ``dry_run`` decides if it may be used."""
+    """A broker adapter that is not a MockBroker; ``dry_run`` decides if it may be used.
+
+    It runs on its venue's clock and says so (the clock contract): ``clock`` is the venue's.
+    """
 
     def __init__(self, inner: MockBroker, *, dry_run: object = None) -> None:
         self.inner = inner
         if dry_run is not None:
             self.dry_run = dry_run
+
+    @property
+    def clock(self) -> SimClock:
+        return self.inner.clock
 
     def place_order(self, request: OrderRequest, *, idempotency_key: str) -> str:
         return self.inner.place_order(request, idempotency_key=idempotency_key)
@@ -107,6 +117,8 @@ def test_happy_session_walks_init_to_stopped() -> None:
         "instrument_allowlist",
         "dryrun_broker",
         "broker_protocol",
+        "broker_clock",
+        "fault_injection",
         "step_bound",
         "audit_sink",
     ]
@@ -120,6 +132,8 @@ def test_happy_session_walks_init_to_stopped() -> None:
         "instrument_allowlist",
         "dryrun_broker",
         "broker_protocol",
+        "broker_clock",
+        "fault_injection",
         "step_bound",
         "audit_sink",
     ]
@@ -385,3 +399,111 @@ def test_the_audit_check_asks_the_real_sink(tmp_path: Path) -> None:
     orch, _, _ = build(scenario(), audit_writable=audit.accepts_writes)
     assert orch.preflight() is False
     assert orch.preflight_failures == ["audit_sink: audit sink refused a write"]
+
+
+# -- one clock: how the run's clock reaches a broker ---------------------------------------
+
+
+class ClocklessBroker(ForeignBroker):
+    """An adapter that hides its venue's clock and has no on_step: its venue would freeze."""
+
+    clock = None  # type: ignore[assignment]
+
+
+class SteppedBroker(ClocklessBroker):
+    """An adapter whose venue keeps its own clock and follows the run through on_step."""
+
+    def __init__(self, inner: MockBroker) -> None:
+        super().__init__(inner, dry_run=True)
+        self.steps: list[int] = []
+
+    def on_step(self, step: int) -> None:
+        self.steps.append(step)
+        self.inner.advance(step - self.inner.clock.step)
+
+
+def test_a_broker_without_clock_or_on_step_fails_preflight_naming_the_fix() -> None:
+    scn = scenario(orders=[order(1)])
+    broker = ClocklessBroker(MockBroker(scn.broker_config()), dry_run=True)
+    orch, _, clock = build(scn, broker=broker)
+    assert orch.preflight() is False
+    assert orch.preflight_failures == [
+        "broker_clock: ClocklessBroker has neither .clock nor on_step(step), so nothing moves its venue when the "
+        "run's clock advances: expose the venue's clock (self.clock = venue.clock, built with the clock the hook "
+        "or fixture hands you) or implement on_step(step)"
+    ]
+    assert clock.step == 0
+
+
+def test_a_broker_on_another_simclock_fails_preflight() -> None:
+    scn = scenario(orders=[order(1)])
+    orch, _, _ = build(scn, broker=ForeignBroker(MockBroker(scn.broker_config()), dry_run=True))
+    orch.injector.wrapped.inner.clock = SimClock()  # type: ignore[attr-defined]  # a second clock
+    assert orch.preflight() is False
+    (failure,) = orch.preflight_failures
+    assert failure.startswith("broker_clock: ForeignBroker.clock is a SimClock other than the run's")
+    assert "MockBroker(..., clock=clock)" in failure
+
+
+def test_a_clock_that_is_not_a_simclock_needs_on_step() -> None:
+    scn = scenario()
+    broker = ClocklessBroker(MockBroker(scn.broker_config()), dry_run=True)
+    broker.clock = "venue time"  # type: ignore[assignment]
+    orch, _, _ = build(scn, broker=broker)
+    assert orch.preflight() is False
+    assert orch.preflight_failures[0].startswith(
+        "broker_clock: ClocklessBroker.clock is a str, not the run's SimClock, and ClocklessBroker has no on_step(step)"
+    )
+
+
+def test_on_step_follows_every_step_including_the_wind_down() -> None:
+    scn = scenario(
+        steps=4,
+        broker={"fill_model": "price_path", "cancel_latency_steps": 2},
+        orders=[order(1, "4"), order(4, "2", order_type="LIMIT", limit_price="1")],
+    )
+    venue = MockBroker(scn.broker_config())  # its own clock, not the run's
+    broker = SteppedBroker(venue)
+    orch, _, clock = build(scn, broker=broker)
+    assert orch.preflight() is True
+    assert ("broker_clock", True, "SteppedBroker follows the run's clock through on_step(step)") in (
+        orch.preflight_results
+    )
+    orch.run()
+    assert orch.stop() is SS.STOPPED
+    # steps 1..4, then the wind-down waits two steps for the cancel of the resting limit order
+    assert broker.steps == [1, 2, 3, 4, 5, 6]
+    assert venue.clock.step == clock.step == 6
+    assert orch.book.state_counts[OrderState.FILLED] == 1
+    assert orch.book.state_counts[OrderState.CANCELED] == 1
+
+
+def test_the_orchestrator_calls_the_broker_through_one_fault_injector() -> None:
+    scn = scenario(faults=[{"step": 1, "op": "place", "kind": "rate_limit"}], orders=[order(1)])
+    orch, buffer, _ = build(scn)
+    assert isinstance(orch.broker, MockBroker)  # what you passed stays what you passed
+    assert isinstance(orch.injector, FaultInjector)
+    assert orch.injector.wrapped is orch.broker
+    assert ("fault_injection", True, "1 scheduled fault rule(s) around MockBroker") in [
+        (name, ok, detail) for name, ok, detail in orch._preflight_checks()
+    ]
+    orch.preflight()
+    orch.run()
+    orch.stop()
+    assert [e.payload for e in buffer if e.kind == "fault_injected"] == [
+        {"op": "place", "fault": "rate_limit", "step": 1}
+    ]
+
+
+def test_a_fault_injector_passed_in_is_refused_not_wrapped_twice() -> None:
+    scn = scenario(orders=[order(1)])
+    clock = SimClock()
+    injector = FaultInjector(MockBroker(scn.broker_config(), clock=clock), clock=clock)
+    stream = EventStream("run-1", clock)
+    orch = Orchestrator(scn, broker=injector, clock=clock, stream=stream)
+    assert orch.injector is injector
+    assert orch.preflight() is False
+    assert orch.preflight_failures == [
+        "fault_injection: the broker passed in is already a FaultInjector, and the run adds the scenario's faults "
+        "itself: pass the broker it wraps (.wrapped) and put its faults into the scenario (faults, fault_rate)"
+    ]

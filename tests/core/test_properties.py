@@ -21,10 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from pytest_peak_dryrun.core.broker import FAULT_OPS, BrokerOp, FaultKind, MockBroker, MockBrokerConfig
+from pytest_peak_dryrun.core.broker import BrokerOp, MockBroker, MockBrokerConfig
 from pytest_peak_dryrun.core.clock import SimClock
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.errors import BrokerError, RetryableBrokerError, UnknownOrderError
+from pytest_peak_dryrun.core.faults import FAULT_OPS, FaultInjector, FaultKind
 from pytest_peak_dryrun.core.metrics import render_prometheus
 from pytest_peak_dryrun.core.model import OrderRequest
 from pytest_peak_dryrun.core.orders import LEGAL_TRANSITIONS, OPEN_STATES, OrderState
@@ -164,7 +165,7 @@ def test_orders_are_accounted_for_under_any_faults(scenario: Scenario) -> None:
 
 
 def _recount(events: list[dict[str, Any]]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The ten metrics, recomputed from the event stream without MetricsCollector."""
+    """The ten metrics and the fault counters, recomputed from the event stream without MetricsCollector."""
     counters = {
         "order_place": ("orders_place_total", ("outcome",)),
         "order_cancel": ("orders_cancel_total", ("outcome",)),
@@ -173,13 +174,16 @@ def _recount(events: list[dict[str, Any]]) -> dict[tuple[str, tuple[tuple[str, s
         "reconcile_mismatch": ("reconcile_mismatches_total", ("kind",)),
         "retry": ("retry_attempts_total", ("op", "reason")),
         "rail_trip": ("safety_rail_trips_total", ("rail",)),
+        "fault_injected": ("faults_injected_total", ("op", "fault")),
+        "fault_skipped": ("faults_skipped_total", ("op", "fault")),
     }
     counts: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
     for e in events:
         spec = counters.get(e["kind"])
         if spec is not None:
             name, labels = spec
-            counts[(name, tuple((label, e["payload"][label]) for label in labels))] += 1
+            # label order as metrics.json has it: canonical JSON sorts the keys
+            counts[(name, tuple(sorted((label, e["payload"][label]) for label in labels)))] += 1
     out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = dict(counts)
     states = [e["payload"]["to_state"] for e in events if e["kind"] == "session_state"]
     current = states[-1] if states else "INIT"
@@ -287,9 +291,12 @@ def test_mock_broker_invariants_under_any_operation_sequence(
         ack_latency_steps=latency,
         cancel_latency_steps=latency,
         partial_slices=3,
-        faults=faults,
     )
-    broker = MockBroker(config, clock=clock, emit=lambda kind, payload: emitted.append(payload))
+    venue = MockBroker(config, clock=clock)
+    # the venue behind the one fault mechanism, as every dry run sees it
+    broker = FaultInjector(
+        venue, faults=faults, clock=clock, emit=lambda kind, payload: emitted.append(payload), seed=seed
+    )
     accepted: dict[str, Decimal] = {}  # broker order id -> quantity
     keys = 0
     for op in ops:
@@ -355,5 +362,5 @@ def test_mock_broker_invariants_under_any_operation_sequence(
     open_states = {"NEW", "ACK", "PARTIAL", "PENDING_CANCEL"}
     assert set(by_state) <= open_states | {"FILLED", "CANCELED", "EXPIRED"}
     open_now = sum(n for state, n in by_state.items() if state in open_states)
-    assert open_now == len(broker.list_open_orders()) == broker.open_order_count
+    assert open_now == len(broker.list_open_orders()) == venue.open_order_count
     assert open_now + by_state["FILLED"] + by_state["CANCELED"] + by_state["EXPIRED"] == len(orders)

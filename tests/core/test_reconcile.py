@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from pytest_peak_dryrun.core.book import OrderBook
 from pytest_peak_dryrun.core.broker import MockBroker
@@ -274,6 +275,9 @@ def test_mismatch_kinds() -> None:
         "cancel_race",
         "duplicate_fill",
         "stuck_order",
+        "bad_fill_price",
+        "overfill",
+        "unknown_fill",
     ]
 
 
@@ -371,3 +375,135 @@ def test_a_missed_ack_is_taken_before_the_terminal_state() -> None:
     assert h.illegal == []
     moves = [(p["from_state"], p["to_state"]) for k, p in h.events if k == "order_transition"]
     assert moves == [("NEW", "ACK"), ("ACK", "EXPIRED")]
+
+
+# -- fill sanity: price band, overfill, unknown fills ---------------------------------------------
+
+
+def fill(price: str, qty: str = "1", fill_id: str = "F1", boid: str = "MB-1") -> Fill:
+    return Fill(fill_id=fill_id, broker_order_id=boid, qty=D(qty), price=D(price), exec_seq=1, step=1)
+
+
+HALF = D("0.5")
+
+
+def sanity(band: Decimal | None = HALF) -> tuple[Reconciler, list[dict[str, Any]]]:
+    seen: list[dict[str, Any]] = []
+    rec = Reconciler(
+        every=5,
+        stuck_after_steps=50,
+        emit=lambda kind, payload: seen.append(payload),
+        on_illegal=lambda oid, detail: None,
+        reference_prices={"DEMO-EUR": D("100.00")},
+        fill_price_band=band,
+    )
+    return rec, seen
+
+
+@pytest.mark.parametrize(
+    ("price", "detail"),
+    [
+        ("0", "fill F1 at price 0: not positive"),
+        ("-1", "fill F1 at price -1: not positive"),
+        ("49.99", "fill F1 at price 49.99: outside 50.00..150.00 (reference 100.00 of DEMO-EUR, band 0.5)"),
+        ("150.01", "fill F1 at price 150.01: outside 50.00..150.00 (reference 100.00 of DEMO-EUR, band 0.5)"),
+    ],
+)
+def test_a_bad_fill_price_is_flagged(price: str, detail: str) -> None:
+    rec, seen = sanity()
+    rec.check_fill(Harness().local("MB-1"), fill(price))
+    assert seen == [{"kind": "bad_fill_price", "order_id": "O-000001", "detail": detail}]
+    assert rec.counts == {K.BAD_FILL_PRICE: 1}
+
+
+@pytest.mark.parametrize("price", ["50", "99.5", "150"])
+def test_a_fill_inside_the_band_is_fine(price: str) -> None:
+    rec, seen = sanity()
+    rec.check_fill(Harness().local("MB-1"), fill(price))
+    assert seen == []
+
+
+def test_without_a_band_only_a_non_positive_price_is_bad() -> None:
+    rec, seen = sanity(band=None)
+    local = Harness().local("MB-1")
+    rec.check_fill(local, fill("100000"))
+    assert seen == []
+    rec.check_fill(local, fill("0"))
+    assert [p["kind"] for p in seen] == ["bad_fill_price"]
+
+
+def test_an_overfill_is_flagged_with_the_cumulative_quantity() -> None:
+    rec, seen = sanity()
+    local = Harness().local("MB-1", S.PARTIAL, filled="3")
+    rec.check_fill(local, fill("100", qty="2"))
+    assert seen == [{"kind": "overfill", "order_id": "O-000001", "detail": "fill F1 takes the order to 5 of 4"}]
+    seen.clear()
+    rec.check_fill(Harness().local("MB-1", S.PARTIAL, filled="3"), fill("100", qty="1"))
+    assert seen == []  # exactly the quantity is a fill, not an overfill
+
+
+def test_fill_price_band_is_a_scenario_field() -> None:
+    assert _scenario(fill_price_band="0.1").fill_price_band == D("0.1")
+    assert _scenario(fill_price_band=None).fill_price_band is None
+    with pytest.raises(ValidationError):
+        _scenario(fill_price_band="0")
+
+
+class MisfillingBroker(MockBroker):
+    """A venue whose adapter reports fills wrong: at price 0, or an extra one, or for a stranger."""
+
+    dry_run = True
+
+    def __init__(self, *args: Any, mode: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mode = mode
+
+    def iter_fills(self, cursor: int) -> tuple[int, list[Fill]]:
+        end, fills = super().iter_fills(cursor)
+        if self.mode == "price0":
+            return end, [f.model_copy(update={"price": D(0)}) for f in fills]
+        extra = []
+        for f in fills:
+            boid = f.broker_order_id if self.mode == "overfill" else "GHOST-1"
+            extra.append(f.model_copy(update={"fill_id": f.fill_id + "-again", "broker_order_id": boid}))
+        return end, [*fills, *extra]
+
+
+def test_e2e_a_broker_filling_market_orders_at_price_zero_is_degraded() -> None:
+    scenario = _scenario(broker={"fill_model": "immediate"})
+    result = run_scenario(scenario, broker=MisfillingBroker(scenario.broker_config(), clock=SimClock(), mode="price0"))
+    assert result.state is SessionState.STOPPED
+    assert result.health.status.value == "degraded"
+    assert result.health.reasons == ["1 reconcile mismatch(es): bad_fill_price 1"]
+    assert result.metrics.value("reconcile_mismatches_total", kind="bad_fill_price") == 1
+    (mismatch,) = [e.payload for e in result.event_records if e.kind == "reconcile_mismatch"]
+    assert mismatch == {
+        "kind": "bad_fill_price",
+        "order_id": "O-000001",
+        "detail": "fill MB-00000001-F1 at price 0: not positive",
+    }
+    # the flagged fill is still applied: the book mirrors what the broker says was executed
+    assert result.status.positions == {"DEMO-EUR": D("1")}
+    assert result.status.cash == scenario.starting_cash
+    assert result.report["orders"]["by_state"] == {"FILLED": 1}
+
+
+def test_e2e_an_overfill_is_flagged_and_mirrored() -> None:
+    scenario = _scenario(broker={"fill_model": "immediate"})
+    result = run_scenario(
+        scenario, broker=MisfillingBroker(scenario.broker_config(), clock=SimClock(), mode="overfill")
+    )
+    # the extra fill arrives for an order that is FILLED already: flagged, not applied
+    assert result.report["reconcile"]["mismatches"] == {"overfill": 1}
+    (mismatch,) = [e.payload for e in result.event_records if e.kind == "reconcile_mismatch"]
+    assert mismatch["detail"] == "fill MB-00000001-F1-again for a FILLED order would take it to 2 of 1"
+    assert result.status.positions == {"DEMO-EUR": D("1")}
+    assert result.health.status.value == "degraded"
+
+
+def test_e2e_a_fill_for_an_order_we_do_not_track_is_an_unknown_fill() -> None:
+    scenario = _scenario(broker={"fill_model": "immediate"})
+    result = run_scenario(scenario, broker=MisfillingBroker(scenario.broker_config(), clock=SimClock(), mode="ghost"))
+    assert result.report["reconcile"]["mismatches"] == {"unknown_fill": 1}
+    assert result.metrics.value("reconcile_mismatches_total", kind="unknown_on_broker") == 0
+    assert result.health.status.value == "degraded"

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from pytest_peak_dryrun.core.broker import BrokerOp, FaultKind, FillModel, MockBrokerConfig
+from pytest_peak_dryrun.core.broker import BrokerOp, FillModel, MockBrokerConfig
+from pytest_peak_dryrun.core.faults import FaultKind
 from pytest_peak_dryrun.core.orders import OrderType, Side
 from pytest_peak_dryrun.core.scenario import (
     BUILTIN_SCENARIOS,
@@ -139,6 +140,7 @@ def test_defaults() -> None:
     assert scenario.stuck_after_steps == 50
     assert scenario.stop_timeout_steps == 10
     assert scenario.starting_cash == D("1000000")
+    assert scenario.fill_price_band == D("0.5")
     assert scenario.rails.max_consecutive_rejects == 5
     assert scenario.retry.max_attempts == 3
     assert list(scenario.plan()) == []
@@ -432,12 +434,14 @@ def test_with_overrides_validates_the_copy() -> None:
     assert "happy_path" in info.value.source
 
 
-def test_broker_config_carries_instruments_seed_and_faults() -> None:
+def test_broker_config_carries_instruments_and_seed_but_not_the_faults() -> None:
+    # faults are applied around the broker (FaultInjector), not configured into the venue
     scenario = builtin_scenario("failure_matrix")
     config = scenario.broker_config()
     assert isinstance(config, MockBrokerConfig)
     assert config.instruments == {"DEMO-EUR": D("100.00")}
     assert config.seed == 3
-    assert config.faults == scenario.faults
+    assert scenario.faults
+    assert "faults" not in config.model_dump()
     assert config.fill_model is FillModel.PARTIAL
     assert config.partial_slices == 2

@@ -44,6 +44,7 @@ def test_each_dryrun_test_carries_its_runs(pytester: pytest.Pytester, xdist: boo
             "rejected": 0,
             "mismatches": 0,
             "rail_trips": 1,
+            "faults_skipped": {},
             "files": [
                 "runs/test_jr-test_trip/audit.jsonl",
                 "runs/test_jr-test_trip/events.jsonl",
