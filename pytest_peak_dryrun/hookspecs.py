@@ -1,7 +1,10 @@
 """Hook specifications of pytest-peak-dryrun (registered in ``pytest_addhooks``).
 
 Implement any of them in a ``conftest.py`` or a plugin of your own. They are do-nothing
-specifications: the docstrings are the contract.
+specifications: the docstrings are the contract. Mark each implementation
+``@pytest.hookimpl(optionalhook=True)``: the specifications exist only while this plugin is
+loaded, and without the mark ``pytest -p no:peak_dryrun`` ends in ``INTERNALERROR ... unknown
+hook`` for every conftest that implements one.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def pytest_dryrun_make_broker(config: pytest.Config, scenario: Scenario, clock: 
 
     Example::
 
+        @pytest.hookimpl(optionalhook=True)
         def pytest_dryrun_make_broker(config, scenario, clock):
             return MyAdapter(MockBroker(scenario.broker_config(), clock=clock))
     """
@@ -50,6 +54,7 @@ def pytest_dryrun_event(config: pytest.Config, run_id: str, event: EventRecord) 
 
     Example::
 
+        @pytest.hookimpl(optionalhook=True)
         def pytest_dryrun_event(config, run_id, event):
             if event.kind == "rail_trip":
                 print(run_id, event.payload["rail"])
@@ -64,6 +69,7 @@ def pytest_dryrun_modify_report(config: pytest.Config, run_id: str, report: dict
 
     Example::
 
+        @pytest.hookimpl(optionalhook=True)
         def pytest_dryrun_modify_report(config, run_id, report):
             report.pop("cash", None)
     """
@@ -78,6 +84,7 @@ def pytest_dryrun_snapshots_written(config: pytest.Config, out_dir: Path, files:
 
     Example::
 
+        @pytest.hookimpl(optionalhook=True)
         def pytest_dryrun_snapshots_written(config, out_dir, files):
             print("report:", out_dir / "dryrun_status_snapshot.md")
     """

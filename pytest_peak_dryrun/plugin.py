@@ -35,22 +35,6 @@ MARKER = (
     "seed and steps override the scenario's."
 )
 DEFAULT_MAX_STEPS = 1_000_000
-#: Using any of these (or the marker) puts the test under the NO-LIVE network guard.
-DRYRUN_FIXTURES = frozenset(
-    {
-        "dryrun",
-        "run_dryrun",
-        "orchestrator",
-        "mock_broker",
-        "dryrun_scenario",
-        "sim_clock",
-        "metrics_collector",
-        "audit_log",
-        "dryrun_config",
-        "dryrun_snapshot",
-        "dryrun_network_guard",
-    }
-)
 
 
 def _seed(value: str) -> int:
@@ -78,6 +62,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="override the seed of every dry-run scenario in this session.",
     )
     parser.addini("dryrun_snapshot_dir", "default for --dryrun-snapshot (relative to the rootdir).", default=None)
+    parser.addini(
+        "dryrun_guard_subprocess",
+        "also refuse new processes (subprocess, os.system, os.exec*, os.posix_spawn, os.fork) in tests under "
+        "the NO-LIVE guard (default false).",
+        type="bool",
+        default=False,
+    )
     parser.addini(
         "dryrun_max_steps",
         f"refuse scenarios with more steps than this (default {DEFAULT_MAX_STEPS}).",
@@ -196,18 +187,27 @@ def pytest_dryrun_make_broker(config: pytest.Config, scenario: Scenario, clock: 
 _GUARD_KEY = pytest.StashKey[Any]()
 
 
-def _is_dryrun_item(item: pytest.Item) -> bool:
-    if getattr(item, "is_dryrun_item", False) or item.get_closest_marker("dryrun") is not None:
-        return True
-    return not DRYRUN_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+def _guard(item: pytest.Item) -> Any:
+    """Put ``item`` under the NO-LIVE guard until its teardown ends (idempotent).
+
+    Called by each of the plugin's own fixtures when it is set up (however it was requested,
+    ``request.getfixturevalue`` included) and, from the start of setup, for items with the
+    ``dryrun`` marker and scenario-file items. A suite's own fixture that merely shares a
+    name with ours (``orchestrator``, ``audit_log``) never calls it.
+    """
+    guard = item.stash.get(_GUARD_KEY, None)
+    if guard is None:
+        from .netguard import NetworkGuard
+
+        guard = NetworkGuard(refuse_subprocess=bool(item.config.getini("dryrun_guard_subprocess")))
+        item.stash[_GUARD_KEY] = guard.install()
+    return guard
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if _is_dryrun_item(item):
-        from .netguard import NetworkGuard
-
-        item.stash[_GUARD_KEY] = NetworkGuard().install()
+    if getattr(item, "is_dryrun_item", False) or item.get_closest_marker("dryrun") is not None:
+        _guard(item)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -284,7 +284,8 @@ class _JsonReportHooks:
 def dryrun_network_guard(request: pytest.FixtureRequest) -> Any:
     """The active NO-LIVE guard of this test (``.attempts`` lists what it blocked).
 
-    Blocked attempts fail the test at teardown even if its code swallowed the
+    Requesting it (like any of the plugin's fixtures) puts the test under the guard. Blocked
+    attempts fail the test at teardown even if its code swallowed the
     ``NoLiveError``; a test that expects the block acknowledges it::
 
         def test_never_reaches_the_venue(dryrun, dryrun_network_guard):
@@ -292,16 +293,11 @@ def dryrun_network_guard(request: pytest.FixtureRequest) -> Any:
                 socket.create_connection(("broker.example", 443))
             dryrun_network_guard.acknowledge()
     """
-    guard = request.node.stash.get(_GUARD_KEY, None)
-    if guard is None:  # pragma: no cover - the fixture name itself triggers the guard
-        from .netguard import NetworkGuard
-
-        guard = request.node.stash[_GUARD_KEY] = NetworkGuard().install()
-    return guard
+    return _guard(request.node)
 
 
 @pytest.fixture
-def dryrun_config(pytestconfig: pytest.Config) -> DryRunConfig:
+def dryrun_config(request: pytest.FixtureRequest) -> DryRunConfig:
     """Session settings that are not part of a scenario (live trading is impossible by type).
 
     Override it in a conftest to restrict the instrument allowlist::
@@ -310,9 +306,10 @@ def dryrun_config(pytestconfig: pytest.Config) -> DryRunConfig:
         def dryrun_config():
             return DryRunConfig(instrument_allowlist=("DEMO-EUR",))
     """
+    _guard(request.node)
     from .core.orchestrator import DryRunConfig
 
-    return DryRunConfig(max_steps=pytestconfig.stash[SESSION_KEY].max_steps)
+    return DryRunConfig(max_steps=request.config.stash[SESSION_KEY].max_steps)
 
 
 @pytest.fixture
@@ -322,6 +319,7 @@ def dryrun_scenario(request: pytest.FixtureRequest) -> Scenario:
     ``--dryrun-seed`` overrides its seed.
     """
     __tracebackhide__ = True
+    _guard(request.node)
     from .core.scenario import ScenarioError
     from .harness.fixtures import marker_args, resolve_scenario
 
@@ -340,7 +338,7 @@ def dryrun_scenario(request: pytest.FixtureRequest) -> Scenario:
 
 
 @pytest.fixture
-def sim_clock() -> SimClock:
+def sim_clock(request: pytest.FixtureRequest) -> SimClock:
     """The simulated clock of the test's dry run (fixed epoch 2026-01-18, 1 s per step).
 
     The default ``mock_broker`` runs on it, so a test can see where the run stopped::
@@ -348,6 +346,7 @@ def sim_clock() -> SimClock:
         def test_bounded(dryrun, sim_clock):
             assert sim_clock.step >= dryrun.status.session.steps_run
     """
+    _guard(request.node)
     from .core.clock import SimClock
 
     return SimClock()
@@ -367,6 +366,7 @@ def mock_broker(request: pytest.FixtureRequest, dryrun_scenario: Scenario, sim_c
         def mock_broker(sim_clock):
             return MyAdapter(MockBroker(clock=sim_clock))  # MyAdapter exposes .clock
     """
+    _guard(request.node)
     from .harness.fixtures import BROKER_FROM_HOOK, make_default_broker
 
     broker = make_default_broker(request.node, dryrun_scenario, sim_clock)
@@ -375,7 +375,7 @@ def mock_broker(request: pytest.FixtureRequest, dryrun_scenario: Scenario, sim_c
 
 
 @pytest.fixture
-def metrics_collector() -> MetricsCollector:
+def metrics_collector(request: pytest.FixtureRequest) -> MetricsCollector:
     """A MetricsCollector with the runbook's ten metrics; the ``orchestrator`` fixture feeds it.
 
     Override it to open a policy label, or read it after driving the orchestrator::
@@ -385,6 +385,7 @@ def metrics_collector() -> MetricsCollector:
             orchestrator.run(3)
             assert metrics_collector.value("orchestrator_state", state="DRYRUN_ACTIVE") == 1
     """
+    _guard(request.node)
     from .core.metrics import MetricsCollector
 
     return MetricsCollector()
@@ -402,6 +403,7 @@ def audit_log(request: pytest.FixtureRequest) -> AuditLog:
             audit_log.export_jsonl(tmp_path / "audit.jsonl")
             assert verify_audit_lines(list(audit_log.lines())) == []
     """
+    _guard(request.node)
     from .core.dryrun import make_run_id
     from .core.events import AuditLog
 
@@ -430,6 +432,7 @@ def orchestrator(
             orchestrator.stop()
             assert metrics_collector.total("orders_place_total") > 0
     """
+    _guard(request.node)
     from .core.events import EventStream
     from .core.orchestrator import Orchestrator
     from .harness.fixtures import fixture_broker_clock
@@ -462,13 +465,14 @@ def run_dryrun(
             b = run_dryrun("failure_matrix", seed=2)
             assert a.state == b.state
     """
+    _guard(request.node)
     from .harness.fixtures import DryRunFactory
 
     return DryRunFactory(request, dryrun_config=dryrun_config, scenario=dryrun_scenario)
 
 
 @pytest.fixture
-def dryrun(run_dryrun: Callable[..., DryRunResult]) -> DryRunResult:
+def dryrun(request: pytest.FixtureRequest, run_dryrun: Callable[..., DryRunResult]) -> DryRunResult:
     """Run the scenario named by ``@pytest.mark.dryrun`` end to end and return the result.
 
     The result has ``.run_id``, ``.health``, ``.status``, ``.metrics`` (pydantic models),
@@ -479,6 +483,7 @@ def dryrun(run_dryrun: Callable[..., DryRunResult]) -> DryRunResult:
             assert dryrun.health.status == "ok"
             assert dryrun_snapshot == dryrun.report
     """
+    _guard(request.node)
     return run_dryrun()
 
 
@@ -491,6 +496,7 @@ def dryrun_snapshot(request: pytest.FixtureRequest) -> SnapshotAssertion:
 
         assert dryrun_snapshot == dryrun.report
     """
+    _guard(request.node)
     from .harness.snapshot_ext import DryRunReportExtension
 
     snapshot: SnapshotAssertion = request.getfixturevalue("snapshot")

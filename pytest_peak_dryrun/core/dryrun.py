@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -43,13 +44,29 @@ __all__ = ["DryRunResult", "ReportHook", "make_run_id", "run_scenario"]
 ReportHook = Callable[[dict[str, Any]], dict[str, Any]]
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+#: A name already safe and short is its own run id, unless it looks like a hashed id (which
+#: would let it collide with one).
+_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_HASHED_TAIL = re.compile(r"-[0-9a-f]{12}(?:-[0-9]+)?$")
+_SLUG_MAX = 100  # + "-" + 12 hex digits + "-<n>" for further runs stays within _RUN_ID's 128
 
 
 def make_run_id(name: str) -> str:
-    """A stable, filesystem-safe run id from a test node id (or any name)."""
-    slug = _UNSAFE.sub("-", name.replace(".py::", "::").replace("::", "-")).strip("-.")
-    slug = re.sub(r"-{2,}", "-", slug)
-    return slug[:120] or "run"
+    """A stable, filesystem-safe run id from a test node id (or any name), unique by construction.
+
+    A plain name (``happy_path``) is its own id. Anything else, every node id included, is a
+    readable slug plus the first 12 hex digits of the sha256 of the exact name:
+    ``tests/test_x.py::test_c[a b]`` -> ``tests-test_x-test_c-a-b-50d3be060f94``. So
+    ``test_c[a b]``, ``test_c[a-b]``, ``test_c[a/b]`` and ``test_c[a:b]`` share a slug but not a
+    hash. Plain ids never end like a hashed one, so the two kinds cannot meet; the id depends
+    on the name alone, so every process (serial or any xdist worker) derives the same one.
+    """
+    if _PLAIN.match(name) and not _HASHED_TAIL.search(name):
+        return name
+    slug = _UNSAFE.sub("-", name.replace(".py::", "::").replace("::", "-"))
+    slug = re.sub(r"-{2,}", "-", slug).strip("-.")[:_SLUG_MAX].rstrip("-.") or "run"
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{slug}-{digest}"
 
 
 class DryRunResult:

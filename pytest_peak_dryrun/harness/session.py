@@ -33,6 +33,7 @@ class DryRunSession:
     summaries: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     run_counts: dict[str, int] = field(default_factory=dict)
+    run_owners: dict[str, str] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
 
     @property
@@ -40,12 +41,20 @@ class DryRunSession:
         return hasattr(self.config, "workerinput")
 
     def next_run_id(self, nodeid: str) -> str:
-        """``<slug of the node id>`` for a test's first run, ``-2``, ``-3``... after that."""
+        """``make_run_id(nodeid)`` for a test's first run, then ``-2``, ``-3``...
+
+        Counted per node id, and a node id runs in one process only, so every process of a
+        serial or xdist session gives a test's runs the same ids and no two processes write
+        one run directory.
+        """
         from ..core.dryrun import make_run_id
 
         base = make_run_id(nodeid)
-        count = self.run_counts.get(base, 0) + 1
-        self.run_counts[base] = count
+        owner = self.run_owners.setdefault(base, nodeid)
+        if owner != nodeid:  # 48 bits of sha256 agreed: refuse rather than share a directory
+            raise RuntimeError(f"run id {base!r} derived from both {owner!r} and {nodeid!r}; rename one of the tests")
+        count = self.run_counts.get(nodeid, 0) + 1
+        self.run_counts[nodeid] = count
         return base if count == 1 else f"{base}-{count}"
 
     def record(self, nodeid: str, result: DryRunResult) -> dict[str, Any]:
@@ -72,6 +81,14 @@ class DryRunSession:
                 self.problems.append(f"xdist worker {worker_id} sent no dry-run summary")
             return
         data = json.loads(raw)
+        seen = {s["run_id"]: s.get("nodeid") for s in self.summaries}
+        for summary in data.get("summaries", []):
+            if summary["run_id"] in seen:  # only a node id run twice (--keep-duplicates) gets here
+                self.problems.append(
+                    f"run {summary['run_id']} ({summary.get('nodeid')}) was written by two xdist workers "
+                    f"(also {seen[summary['run_id']]}); its files cannot be trusted"
+                )
+            seen[summary["run_id"]] = summary.get("nodeid")
         self.summaries.extend(data.get("summaries", []))
         self.problems.extend(data.get("problems", []))
 

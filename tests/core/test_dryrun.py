@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from pytest_peak_dryrun.core.broker import MockBroker
 from pytest_peak_dryrun.core.clock import SimClock
@@ -15,19 +19,42 @@ from pytest_peak_dryrun.core.model import Event
 from pytest_peak_dryrun.core.orchestrator import DryRunConfig, SessionState
 from pytest_peak_dryrun.core.scenario import Scenario, builtin_scenario
 
+RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")  # what run_scenario accepts
+
 
 @pytest.mark.parametrize(
     ("name", "run_id"),
     [
-        ("tests/test_x.py::test_y[a-1]", "tests-test_x-test_y-a-1"),
-        ("tests/test_x.py::TestA::test_b", "tests-test_x-TestA-test_b"),
-        ("  weird  name!! ", "weird-name"),
-        ("...", "run"),
-        ("x" * 200, "x" * 120),
+        ("tests/test_x.py::test_y[a-1]", "tests-test_x-test_y-a-1-cf4438d3d0d2"),
+        ("tests/test_x.py::TestA::test_b", "tests-test_x-TestA-test_b-817371df2971"),
+        ("  weird  name!! ", "weird-name-21c95a79bb92"),
+        ("...", "run-ab5df625bc76"),
+        ("x" * 200, "x" * 100 + "-aa20c23e3201"),
+        ("happy_path", "happy_path"),  # a plain name is its own id
+        ("a-0123456789ab", "a-0123456789ab-b5c315955f0a"),  # ... unless it looks hashed
+        ("a-0123456789ab-2", "a-0123456789ab-2-0d9a86f3a641"),
     ],
 )
 def test_make_run_id(name: str, run_id: str) -> None:
     assert make_run_id(name) == run_id
+    assert hashlib.sha256(name.encode()).hexdigest()[:12] in run_id or run_id == name
+
+
+def test_node_ids_that_sanitise_alike_get_distinct_run_ids() -> None:
+    # Issue 12: these four shared one id, and under xdist two workers wrote one directory.
+    names = [f"tests/test_x.py::test_c[{case}]" for case in ("a b", "a-b", "a/b", "a:b", "a b ", "a__b", "a.b")]
+    ids = [make_run_id(name) for name in names]
+    assert len(set(ids)) == len(names)
+    assert ids[0] == "tests-test_x-test_c-a-b-50d3be060f94"
+    assert all(RUN_ID.match(run_id) and len(run_id) <= 113 for run_id in ids)
+
+
+@given(st.text(max_size=300), st.text(max_size=300))
+def test_distinct_names_never_share_a_run_id(a: str, b: str) -> None:
+    assume(a != b)
+    assert make_run_id(a) != make_run_id(b)
+    assert RUN_ID.match(make_run_id(a))
+    assert RUN_ID.match(make_run_id(a) + "-99999")  # room for run_dryrun's later runs
 
 
 def test_result_of_a_happy_run() -> None:

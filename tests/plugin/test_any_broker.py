@@ -98,7 +98,7 @@ def pytest_dryrun_make_broker(config, scenario, clock):
         [
             "*= dry runs =*",
             "FAULTS NOT APPLIED: test_the_hooks_broker_gets_the_scenarios_faults_and_skipped_ones_are_named-"
-            "test_matrix: cancel_race 1 (see its fault_skipped events)",
+            "test_matrix-f780634bd28d: cancel_race 1 (see its fault_skipped events)",
         ]
     )
     snapshot = pytester.runpytest("--dryrun-snapshot=out")

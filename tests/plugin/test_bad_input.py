@@ -91,7 +91,7 @@ def test_an_interrupted_run_leaves_no_half_written_file(pytester: pytest.Pyteste
     pytester.makeconftest(
         """
         def pytest_dryrun_event(config, run_id, event):
-            if run_id.endswith("test_b") and event.seq == 25:
+            if "-test_b-" in run_id and event.seq == 25:
                 raise KeyboardInterrupt
         """
     )
@@ -116,9 +116,9 @@ def test_an_interrupted_run_leaves_no_half_written_file(pytester: pytest.Pyteste
     out = pytester.path / "out"
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert not [f for f in files if f.endswith(".tmp") or "/." in f], files
-    assert not (out / "runs" / "test_stop-test_b").exists()  # the interrupted run left nothing behind
+    assert not (out / "runs" / "test_stop-test_b-a661c03dcc20").exists()  # the interrupted run left nothing behind
     index = json.loads((out / "index.json").read_text())
-    assert [r["run_id"] for r in index["runs"]] == ["test_stop-test_a"]
+    assert [r["run_id"] for r in index["runs"]] == ["test_stop-test_a-865392be4e7f"]
     assert index["complete"] is False
     assert index["problems"] == ["session interrupted before every test ran"]
     for name in index["files"]:

@@ -40,7 +40,7 @@ def test_the_dryrun_result(pytester: pytest.Pytester) -> None:
 
         @pytest.mark.dryrun("happy_path")
         def test_result(dryrun):
-            assert dryrun.run_id == "test_the_dryrun_result-test_result"
+            assert dryrun.run_id == "test_the_dryrun_result-test_result-7a8cb5b63f00"
             assert isinstance(dryrun.health, HealthSnapshot)
             assert isinstance(dryrun.status, StatusSnapshot)
             assert isinstance(dryrun.metrics, MetricsSnapshot)
@@ -83,7 +83,7 @@ def test_run_dryrun_gives_each_call_its_own_run_id_and_files(pytester: pytest.Py
             b = run_dryrun("tripwire")
             c = run_dryrun("failure_matrix", seed=4, steps=10)
             assert [r.run_id for r in (a, b, c)] == [
-                "test_factory-test_many", "test_factory-test_many-2", "test_factory-test_many-3"]
+                "test_factory-test_many-33bde527a6f4", "test_factory-test_many-33bde527a6f4-2", "test_factory-test_many-33bde527a6f4-3"]
             assert (a.scenario.name, b.scenario.name, c.scenario.name) == ("happy_path", "tripwire", "failure_matrix")
             assert c.scenario.seed == 4 and c.status.session.steps_planned == 10
         """
@@ -91,9 +91,9 @@ def test_run_dryrun_gives_each_call_its_own_run_id_and_files(pytester: pytest.Py
     pytester.runpytest("--dryrun-snapshot=out").assert_outcomes(passed=1)
     index = json.loads((pytester.path / "out" / "index.json").read_text())
     assert [r["run_id"] for r in index["runs"]] == [
-        "test_factory-test_many",
-        "test_factory-test_many-2",
-        "test_factory-test_many-3",
+        "test_factory-test_many-33bde527a6f4",
+        "test_factory-test_many-33bde527a6f4-2",
+        "test_factory-test_many-33bde527a6f4-3",
     ]
 
 

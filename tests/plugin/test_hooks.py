@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -71,7 +73,7 @@ def test_modify_report_changes_what_is_written_and_compared(pytester: pytest.Pyt
         """
     )
     pytester.runpytest("--snapshot-update", "--dryrun-snapshot=out").assert_outcomes(passed=1)
-    written = json.loads((pytester.path / "out/runs/test_modified-test_report/report.json").read_text())
+    written = json.loads((pytester.path / "out/runs/test_modified-test_report-a8cadfcd52c8/report.json").read_text())
     assert written["team"] == "execution"
     assert "cash" not in written
     golden = json.loads((pytester.path / "__dryrun_snapshots__/test_modified/test_report.json").read_text())
@@ -92,7 +94,7 @@ def test_snapshots_written_is_called_once_with_every_file(pytester: pytest.Pytes
             names = [str(f.relative_to(out_dir)) for f in files]
             assert names == sorted(names)
             assert "index.json" in names and "dryrun_status_snapshot.md" in names
-            assert "runs/test_hooked-test_a/events.jsonl" in names
+            assert "runs/test_hooked-test_a-feb487555258/events.jsonl" in names
             print("HOOK-OK", len(names))
         """
     )
@@ -111,3 +113,96 @@ def test_hooks_are_not_called_without_the_option(pytester: pytest.Pytester) -> N
     )
     pytester.makepyfile("def test_a(dryrun):\n    pass\n")
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+# -- our hooks in a conftest must survive -p no:peak_dryrun (PITFALLS 14) -----------------------
+
+REPO = Path(__file__).resolve().parents[2]
+HOOK_NAMES = (
+    "pytest_dryrun_make_broker",
+    "pytest_dryrun_event",
+    "pytest_dryrun_modify_report",
+    "pytest_dryrun_snapshots_written",
+)
+
+
+def published_hook_examples() -> dict[str, str]:
+    """Every hook example we publish, as the code a user would paste into a conftest."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("\n## Hooks\n") :]
+    block = section[section.index("```python\n") + len("```python\n") : section.index("\n```\n")]
+    examples = {"README.md ## Hooks": block, "examples/conftest.py": (REPO / "examples" / "conftest.py").read_text()}
+    from pytest_peak_dryrun import hookspecs
+
+    for name in HOOK_NAMES:
+        doc = getattr(hookspecs, name).__doc__ or ""
+        example = doc[doc.index("Example::\n") + len("Example::\n") :]
+        examples[f"hookspecs.{name}"] = textwrap.dedent(example)
+    return examples
+
+
+@pytest.mark.parametrize("where", list(published_hook_examples()))
+def test_every_published_hook_example_survives_the_plugin_being_disabled(pytester: pytest.Pytester, where: str) -> None:
+    code = published_hook_examples()[where]
+    implemented = [name for name in HOOK_NAMES if f"def {name}(" in code]
+    assert implemented, f"{where} shows no hook"
+    assert code.count("@pytest.hookimpl(optionalhook=True)") == len(implemented), where
+    if "paper_adapter" in code:
+        pytester.makepyfile(paper_adapter="class PaperVenueAdapter:\n    pass\n")
+    pytester.makeconftest(("import pytest\n" if "import pytest" not in code else "") + code)
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:peak_dryrun")
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=1)
+
+
+OUR_HOOKS = """
+import pytest
+from pytest_peak_dryrun import MockBroker
+
+CALLED = []
+
+
+class Mine(MockBroker):
+    pass
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_dryrun_make_broker(config, scenario, clock):
+    return Mine(scenario.broker_config(), clock=clock)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_dryrun_modify_report(config, run_id, report):
+    CALLED.append(run_id)
+"""
+
+
+def test_optional_hooks_still_run_with_the_plugin_and_are_ignored_without_it(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(OUR_HOOKS)
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+
+        def test_plain():
+            pass
+
+        @pytest.mark.dryrun("happy_path")
+        def test_dry(dryrun, mock_broker):
+            import conftest
+            assert type(mock_broker).__name__ == "Mine" and conftest.CALLED == [dryrun.run_id]
+        """
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=2)
+    result = pytester.runpytest_subprocess("-p", "no:peak_dryrun", "-W", "ignore::pytest.PytestUnknownMarkWarning")
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'dryrun' not found*"])
+
+
+def test_without_optionalhook_the_disabled_plugin_is_an_internal_error(pytester: pytest.Pytester) -> None:
+    # What the examples avoid: the reason every published example carries optionalhook=True.
+    pytester.makeconftest("def pytest_dryrun_event(config, run_id, event):\n    pass\n")
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:peak_dryrun")
+    result.stdout.fnmatch_lines(["INTERNALERROR> *unknown hook 'pytest_dryrun_event' in plugin <module 'conftest'*"])

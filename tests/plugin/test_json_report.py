@@ -33,7 +33,7 @@ def test_each_dryrun_test_carries_its_runs(pytester: pytest.Pytester, xdist: boo
     runs = tests["test_jr.py::test_trip"]["metadata"]["dryrun"]
     assert runs == [
         {
-            "run_id": "test_jr-test_trip",
+            "run_id": "test_jr-test_trip-86b21b22e540",
             "nodeid": "test_jr.py::test_trip",
             "scenario": "tripwire",
             "state": "ERROR_REQUIRES_OPERATOR",
@@ -46,12 +46,12 @@ def test_each_dryrun_test_carries_its_runs(pytester: pytest.Pytester, xdist: boo
             "rail_trips": 1,
             "faults_skipped": {},
             "files": [
-                "runs/test_jr-test_trip/audit.jsonl",
-                "runs/test_jr-test_trip/events.jsonl",
-                "runs/test_jr-test_trip/health.json",
-                "runs/test_jr-test_trip/metrics.json",
-                "runs/test_jr-test_trip/report.json",
-                "runs/test_jr-test_trip/status.json",
+                "runs/test_jr-test_trip-86b21b22e540/audit.jsonl",
+                "runs/test_jr-test_trip-86b21b22e540/events.jsonl",
+                "runs/test_jr-test_trip-86b21b22e540/health.json",
+                "runs/test_jr-test_trip-86b21b22e540/metrics.json",
+                "runs/test_jr-test_trip-86b21b22e540/report.json",
+                "runs/test_jr-test_trip-86b21b22e540/status.json",
             ],
         }
     ]

@@ -45,7 +45,7 @@ def test_the_option_writes_the_design_layout(pytester: pytest.Pytester) -> None:
     for name in SESSION_FILES:
         assert (out / name).is_file(), name
     runs = sorted(p.name for p in (out / "runs").iterdir())
-    assert runs == ["test_runs-test_happy", "test_runs-test_trip"]
+    assert runs == ["test_runs-test_happy-dd0f2380ae11", "test_runs-test_trip-1996feaa5921"]
     for run in runs:
         assert sorted(p.name for p in (out / "runs" / run).iterdir()) == RUN_FILES
     index = json.loads((out / "index.json").read_text())
@@ -71,9 +71,9 @@ def test_runs_of_earlier_sessions_are_removed(pytester: pytest.Pytester) -> None
     pytester.makepyfile(test_runs=TWO_TESTS)
     pytester.runpytest("--dryrun-snapshot=out").assert_outcomes(passed=2)
     pytester.runpytest("--dryrun-snapshot=out", "-k", "happy").assert_outcomes(passed=1, deselected=1)
-    assert sorted(p.name for p in (pytester.path / "out" / "runs").iterdir()) == ["test_runs-test_happy"]
+    assert sorted(p.name for p in (pytester.path / "out" / "runs").iterdir()) == ["test_runs-test_happy-dd0f2380ae11"]
     index = json.loads((pytester.path / "out" / "index.json").read_text())
-    assert [r["run_id"] for r in index["runs"]] == ["test_runs-test_happy"]
+    assert [r["run_id"] for r in index["runs"]] == ["test_runs-test_happy-dd0f2380ae11"]
 
 
 def test_ini_option_is_the_default_and_the_command_line_wins(pytester: pytest.Pytester) -> None:

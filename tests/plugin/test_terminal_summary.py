@@ -26,9 +26,9 @@ def test_one_table_and_the_report_path(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "*= dry-run snapshots =*",
-            "run                     final state              placed  filled  canceled  rejected  mismatches  rail trips",
-            "test_table-test_matrix  STOPPED                       6       6         0         0           3           0",
-            "test_table-test_trip    ERROR_REQUIRES_OPERATOR       1       1         0         0           0           1",
+            "run                                  final state              placed  filled  canceled  rejected  mismatches  rail trips",
+            "test_table-test_matrix-a7700bcfab34  STOPPED                       6       6         0         0           3           0",
+            "test_table-test_trip-de05754ef7b8    ERROR_REQUIRES_OPERATOR       1       1         0         0           0           1",
             f"report: {pytester.path / 'out' / 'dryrun_status_snapshot.md'}",
         ]
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,35 @@ def test_without_xdist_the_plugin_registers_no_xdist_hooks(pytester: pytest.Pyte
     result = pytester.runpytest_subprocess("-p", "no:xdist", "--dryrun-snapshot=out")
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+COLLIDING = """
+import pytest
+
+@pytest.mark.parametrize("case", ["a b", "a-b", "a/b", "a:b"])
+def test_c(run_dryrun, case):
+    run_dryrun("failure_matrix", seed=len(case) + ord(case[1]))
+    run_dryrun("happy_path")
+"""
+
+
+def test_ids_that_sanitise_alike_get_their_own_runs_in_every_process(pytester: pytest.Pytester) -> None:
+    # Issue 12: "a b", "a-b", "a/b", "a:b" used to map to one run id; under -n 2 two workers
+    # then wrote one run directory and runs went missing from index.json.
+    pytester.makepyfile(test_c=COLLIDING)
+    pytester.runpytest_subprocess("--dryrun-snapshot=serial", "-p", "no:xdist").assert_outcomes(passed=4)
+    pytester.runpytest_subprocess("--dryrun-snapshot=parallel", "-n", "2").assert_outcomes(passed=4)
+    serial, parallel = listing(pytester.path / "serial"), listing(pytester.path / "parallel")
+    assert parallel == serial
+    index = json.loads((pytester.path / "parallel" / "index.json").read_text())
+    assert index["complete"] is True
+    from pytest_peak_dryrun.core.dryrun import make_run_id
+
+    expected = sorted(
+        f"{make_run_id(f'test_c.py::test_c[{case}]')}{suffix}"
+        for case in ("a b", "a-b", "a/b", "a:b")
+        for suffix in ("", "-2")
+    )
+    assert [r["run_id"] for r in index["runs"]] == expected
+    assert {re.sub(r"-[0-9a-f]{12}(-2)?$", "", run_id) for run_id in expected} == {"test_c-test_c-a-b"}  # one slug
+    assert len(serial) == 7 + 8 * 6
