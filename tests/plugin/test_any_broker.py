@@ -105,7 +105,7 @@ def pytest_dryrun_make_broker(config, scenario, clock):
     snapshot.stdout.fnmatch_lines(
         [
             "*= dry-run snapshots =*",
-            "FAULTS NOT APPLIED: *-test_matrix: cancel_race 1 (see its fault_skipped events)",
+            "FAULTS NOT APPLIED: *-test_matrix-f780634bd28d: cancel_race 1 (see its fault_skipped events)",
             "report: *dryrun_status_snapshot.md",
         ]
     )
