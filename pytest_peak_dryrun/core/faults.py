@@ -195,7 +195,9 @@ class FaultInjector:
         self._rate_on = rate is not None and rate.rate > 0
         #: False: nothing to inject, every call goes straight through (cursors included).
         self.active = bool(rules) or self._rate_on
-        self._armed: deque[FaultKind] = deque()  # fill-stream faults waiting for the next fill
+        # Fill-stream faults waiting for the next fill: (kind, scheduled) where scheduled is
+        # False for one the seeded rate drew (only a scheduled one is reported if it never fires).
+        self._armed: deque[tuple[FaultKind, bool]] = deque()
         self._hidden: dict[str, int | None] = {}  # broker order id -> hide the ack until this step
         self._inner_cursor: Any = 0
         self._fills: deque[Fill] = deque()
@@ -322,6 +324,30 @@ class FaultInjector:
             raise BrokerTimeoutError(f"fills after {cursor}: injected timeout, the answer was lost")
         return self._read(cursor)
 
+    def finish(self) -> None:
+        """Name every scheduled fault that never fired: a ``fault_skipped`` event each.
+
+        A rule whose operation was not called at or after its step before the run ended (or
+        a fill-stream fault that no fill came to carry) was not applied, and a dry run that
+        says nothing about it would claim a failure it never rehearsed. The orchestrator
+        calls this once, at the end of its wind-down.
+        """
+        for rule in self._calls:
+            while rule.left > 0:
+                rule.left -= 1
+                self._skip(
+                    rule.op,
+                    rule.kind,
+                    f"never triggered: no {rule.op.value} call at or after step {rule.step} before the run ended",
+                )
+        while self._stream:
+            rule = self._stream.popleft()
+            self._armed.extend([(rule.kind, True)] * rule.left)
+        while self._armed:
+            kind, scheduled = self._armed.popleft()
+            if scheduled:
+                self._skip(BrokerOp.FILLS, kind, "never triggered: no fill was delivered after it was due")
+
     # -- choosing a fault --------------------------------------------------------------------
 
     def _draw(self, op: BrokerOp) -> tuple[FaultKind, int | None] | None:
@@ -345,7 +371,7 @@ class FaultInjector:
             # this call itself succeeds. At most one drawn fault waits at a time: a long
             # run without fills must not queue one per call.
             if not self._armed:
-                self._armed.append(kind)
+                self._armed.append((kind, False))
             return None
         return kind, None
 
@@ -403,11 +429,11 @@ class FaultInjector:
     def _take(self, fill: Fill, step: int) -> None:
         while self._stream and self._stream[0].step <= step:
             rule = self._stream.popleft()
-            self._armed.extend([rule.kind] * rule.left)
+            self._armed.extend([(rule.kind, True)] * rule.left)
         if not self._armed:
             self._deliver(fill)
             return
-        kind = self._armed.popleft()
+        kind, _ = self._armed.popleft()
         self._announce(BrokerOp.FILLS, kind, broker_order_id=fill.broker_order_id)
         if kind is FaultKind.DUPLICATE_FILL:
             self._fills.append(fill)

@@ -337,6 +337,7 @@ class Orchestrator:
             self._sync(step)
             waited += 1
         self.reconciler.run_pass(self.injector, self.book, self.clock.step)
+        self.injector.finish()  # a scheduled fault that never fired is named, never silent
 
     # -- broker operations ------------------------------------------------------------------
 

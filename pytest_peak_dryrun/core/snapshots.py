@@ -300,8 +300,7 @@ def build_health(orch: Orchestrator, collector: MetricsCollector, *, run_id: str
     if skipped:
         kinds = ", ".join(f"{kind} {int(n)}" for kind, n in skipped.items())
         reasons.append(
-            f"{int(sum(skipped.values()))} scheduled fault(s) could not be applied to the broker: {kinds} "
-            "(see the fault_skipped events)"
+            f"{int(sum(skipped.values()))} scheduled fault(s) were not applied: {kinds} (see the fault_skipped events)"
         )
     if orch.reconciler.passes and orch.reconciler.last_ok_step is None:
         reasons.append("no reconcile pass was clean")

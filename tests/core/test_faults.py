@@ -640,3 +640,52 @@ def test_rules_from_step_zero_hit_calls_before_the_first_step() -> None:
         injector.place_order(market(), idempotency_key="O-1")
     assert clock.step == 0
     assert injector.place_order(market(), idempotency_key="O-1") == "MB-00000001"
+
+
+def test_a_scheduled_fault_that_never_fired_is_named_at_the_end() -> None:
+    injector, _, clock, emitted = around_ledger(
+        rule(3, "cancel", "timeout", times=2),
+        rule(1, "fills", "duplicate_fill"),
+        rule(0, "place", "rate_limit"),
+    )
+    with contextlib.suppress(RateLimitError):
+        injector.place_order(market(), idempotency_key="a")  # the place fault fires
+    step(injector, clock)
+    injector.finish()  # no cancel came, no fill was read
+    skipped = [(p["op"], p["fault"], p["reason"]) for kind, p in emitted.events if kind == "fault_skipped"]
+    assert skipped == [
+        ("cancel", "timeout", "never triggered: no cancel call at or after step 3 before the run ended"),
+        ("cancel", "timeout", "never triggered: no cancel call at or after step 3 before the run ended"),
+        ("fills", "duplicate_fill", "never triggered: no fill was delivered after it was due"),
+    ]
+    assert injector.skipped == {("cancel", "timeout"): 2, ("fills", "duplicate_fill"): 1}
+    injector.finish()  # once named, never again
+    assert len([k for k, _ in emitted.events if k == "fault_skipped"]) == 3
+
+
+def test_a_drawn_fill_fault_left_waiting_is_not_reported() -> None:
+    injector, _, _, emitted = around_ledger(
+        fault_rate=FaultRate(rate=1.0, kinds=(FaultKind.DUPLICATE_FILL,), ops=(BrokerOp.PLACE,))
+    )
+    injector.place_order(market(), idempotency_key="a")  # draws a fill fault; no fill follows
+    injector.finish()
+    assert [k for k, _ in emitted.events if k == "fault_skipped"] == []
+
+
+def test_a_run_that_ends_before_a_fault_fires_says_so_and_is_degraded() -> None:
+    from pytest_peak_dryrun.core.dryrun import run_scenario
+    from pytest_peak_dryrun.core.scenario import parse_scenario
+
+    scenario = parse_scenario(
+        {
+            "name": "late_fault",
+            "steps": 3,
+            "orders": [{"step": 1, "instrument": "DEMO-EUR", "side": "BUY", "qty": "1"}],
+            "faults": [{"step": 2, "op": "cancel", "kind": "rate_limit"}],
+        },
+        source="test",
+    )
+    result = run_scenario(scenario)
+    assert result.metrics.value("faults_skipped_total", op="cancel", fault="rate_limit") == 1
+    assert result.health.status == "degraded"
+    assert result.count("fault_skipped", op="cancel") == 1

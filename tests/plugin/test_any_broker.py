@@ -87,7 +87,7 @@ def pytest_dryrun_make_broker(config, scenario, clock):
             assert m.value("faults_skipped_total", op="cancel", fault="cancel_race") == 1
             assert dryrun.health.status == "degraded"
             assert (
-                "1 scheduled fault(s) could not be applied to the broker: cancel_race 1 (see the fault_skipped events)"
+                "1 scheduled fault(s) were not applied: cancel_race 1 (see the fault_skipped events)"
                 in dryrun.health.reasons
             )
         """
