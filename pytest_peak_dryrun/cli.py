@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 __all__ = ["main"]
 
@@ -106,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _usage_error(command: str, message: str) -> int:
-    print(f"peak-dryrun {command}: error: {message}", file=sys.stderr)
+    _print(f"peak-dryrun {command}: error: {message}", sys.stderr)
     return EXIT_USAGE
 
 
@@ -136,20 +137,29 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK if report["healthy"] else EXIT_PROBLEMS
 
 
+def _print(text: str, stream: TextIO) -> None:
+    """One line, with anything the stream cannot encode escaped instead of raising."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding), file=stream)
+
+
 def _validate(args: argparse.Namespace) -> int:
     from .console.status_report import SnapshotError
     from .console.validate import iter_lines, validate_dir
+    from .core.audit_chain import audit_key_from_env
 
     try:
-        problems = validate_dir(args.dir)
+        found = validate_dir(args.dir, key=audit_key_from_env())
     except SnapshotError as exc:
         return _usage_error("validate", str(exc))
-    for line in iter_lines(problems, str(args.dir)):
-        print(line)
+    for line in iter_lines(found, str(args.dir)):
+        _print(line, sys.stdout)
+    problems = [p for p in found if not p.note]
     if problems:
-        print(f"{len(problems)} problem(s) in {args.dir}", file=sys.stderr)
+        _print(f"{len(problems)} problem(s) in {args.dir}", sys.stderr)
         return EXIT_PROBLEMS
-    print(f"{args.dir}: ok")
+    notes = len(found) - len(problems)
+    _print(f"{args.dir}: ok" + (f" ({notes} note(s) above)" if notes else ""), sys.stdout)
     return EXIT_OK
 
 
