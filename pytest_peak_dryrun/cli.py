@@ -37,14 +37,20 @@ exit status:
 
 _VALIDATE_EPILOG = """\
 checks: every JSON document and JSON Lines line against the JSON Schemas shipped in
-the package; every sha256 in index.json (missing, unlisted and changed files); the
-audit hash chain of each run and events.jsonl against it; order conservation; every
+the package; every sha256 in index.json, and every file anywhere under DIR that the
+index does not list (links and leftovers too); the audit hash chain of each run and
+events.jsonl against it, streamed line by line; each report.json against the report
+rebuilt from the run's documents and the chain's head; order conservation; every
 counter against the count recomputed from events.jsonl; the session roll-ups and the
 index against the run files.
 
+PEAK_DRYRUN_AUDIT_KEY (environment): the HMAC-SHA256 key the runs were written with.
+With it every audit line's HMAC and the index seal must verify; a directory written
+with a key cannot be verified without it (a finding). Never pass a key as an argument.
+
 exit status:
-  0  every check holds
-  1  problems found (one "path: problem" line each)
+  0  every check holds (notes, such as a report changed by a hook, are printed)
+  1  findings (one "path: problem" or "path:line: problem" line each)
   2  usage error: DIR missing, not a snapshot directory, or index.json unreadable
 """
 

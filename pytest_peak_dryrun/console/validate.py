@@ -407,14 +407,22 @@ class _Validator:
 
     def _check_unlisted(self, known: set[str]) -> None:
         """Every entry anywhere under DIR that is not a known file (links are never followed)."""
-        unlisted: list[tuple[str, str]] = []
+        unlisted: list[tuple[str, str]] = []  # the first MAX_UNLISTED; the rest are only counted
+        more = 0
+
+        def found(rel: str, message: str) -> None:
+            nonlocal more
+            if len(unlisted) < MAX_UNLISTED:
+                unlisted.append((rel, message))
+            else:
+                more += 1
 
         def walk_error(exc: OSError) -> None:
             try:
                 where = Path(exc.filename).relative_to(self.dir).as_posix() if exc.filename else "."
             except ValueError:
                 where = "."
-            unlisted.append((where, f"cannot list this directory ({_short(exc.strerror or str(exc))})"))
+            found(where, f"cannot list this directory ({_short(exc.strerror or str(exc))})")
 
         for top, dirs, names in os.walk(self.dir, onerror=walk_error):
             dirs.sort()
@@ -423,7 +431,7 @@ class _Validator:
                 rel = (base / name).as_posix()
                 if rel == "index.json":
                     if os.path.islink(os.path.join(top, name)):
-                        unlisted.append((rel, "a symbolic link (the writer writes regular files only)"))
+                        found(rel, "a symbolic link (the writer writes regular files only)")
                     continue
                 if rel in known:
                     continue
@@ -437,11 +445,11 @@ class _Validator:
                     else ("a file" if stat.S_ISREG(mode) else "not a regular file")
                 )
                 leftover = " (a leftover of an interrupted write)" if name.endswith(".tmp") else ""
-                unlisted.append((rel, f"{what} not listed in index.json{leftover}"))
-        for rel, message in unlisted[:MAX_UNLISTED]:
+                found(rel, f"{what} not listed in index.json{leftover}")
+        for rel, message in unlisted:
             self.add(rel, message)
-        if len(unlisted) > MAX_UNLISTED:
-            self.add(".", f"{len(unlisted) - MAX_UNLISTED} more file(s) not listed in index.json")
+        if more:
+            self.add(".", f"{more} more file(s) not listed in index.json")
 
     # -- one run --------------------------------------------------------------------------------
 

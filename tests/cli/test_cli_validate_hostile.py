@@ -367,3 +367,14 @@ def test_fuzzed_index_values(small_snapshot: Path, value: object, key: str) -> N
         rc, out, err = _run_validate(directory)
         _assert_well_formed(directory, rc, out, err)
         assert rc == 1
+
+
+def test_many_unlisted_files_are_summarised(cli: Cli, snapshot_copy: Path) -> None:
+    (snapshot_copy / "spam").mkdir()
+    for i in range(25):
+        (snapshot_copy / "spam" / f"{i:02}.txt").write_text("x")
+    rc, out, _ = cli("validate", snapshot_copy)
+    assert rc == 1
+    assert out.splitlines() == [
+        f"{snapshot_copy}/spam/{i:02}.txt: a file not listed in index.json" for i in range(20)
+    ] + [f"{snapshot_copy}: 5 more file(s) not listed in index.json"]
