@@ -108,7 +108,7 @@ def chained_form(unkeyed: bytes, member: bytes) -> bytes | None:
 
 
 class AuditLineParts:
-    """One audit line taken apart: the event text, the links, and the unkeyed form the chain hashes."""
+    """One audit line taken apart: the event text, the links, and its unkeyed form (what a MAC covers)."""
 
     __slots__ = ("event", "hmac_sha256", "prev_sha256", "unkeyed")
 

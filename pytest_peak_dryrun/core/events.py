@@ -19,7 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import IO, Any, Final
 
-from .audit_chain import AUDIT_KEY_ENV, GENESIS_HASH, AuditChainVerifier, audit_mac, run_id_member
+from .audit_chain import AUDIT_KEY_ENV, GENESIS_HASH, AuditChainVerifier, audit_mac, chained_form, run_id_member
 from .canonical import dumps_line
 from .clock import SimClock
 
@@ -259,11 +259,11 @@ class AuditLog:
 
     Each audit line is ``{"event": <event>, "prev_sha256": <sha256 of the previous line>}``
     (hashed without its event's run id) so a verifier can prove that nothing was edited,
-    dropped or reordered. With a ``key``
-    each line also carries ``hmac_sha256`` and the chain cannot be rebuilt without the key
-    (the format and why the head does not depend on the key: :mod:`.audit_chain`). With
-    ``events`` and/or ``audit`` files given, lines stream to disk and nothing is kept in
-    memory; without files, lines are kept so :meth:`export_jsonl` can write them later.
+    dropped or reordered. With a ``key`` each line also carries ``hmac_sha256`` and the
+    chain cannot be rebuilt without the key (the format, and why the head depends neither on
+    the key nor on the run id: :mod:`.audit_chain`). With ``events`` and/or ``audit`` files
+    given, lines stream to disk and nothing is kept in memory; without files, lines are kept
+    so :meth:`export_jsonl` can write them later.
     """
 
     __slots__ = ("_key", "_last_seq", "_lines", "_member", "audit_file", "count", "events_file", "head", "run_id")
@@ -284,7 +284,7 @@ class AuditLog:
         #: lines written so far
         self.count = 0
         self._key = key
-        self._member = run_id_member(run_id).decode("utf-8", "surrogateescape") + ","
+        self._member = run_id_member(run_id)
         self._last_seq = 0
         self._lines: list[str] | None = None if audit_file is not None else []
 
@@ -297,15 +297,16 @@ class AuditLog:
         self._last_seq = event.seq
         event_line = dumps_line(event.as_dict(self.run_id))
         # Built by hand so the event is serialized once; keys stay sorted
-        # (event < hmac_sha256 < prev_sha256). The chain hashes the line without the
-        # event's run_id member (audit_chain.chained_form): the last one on the line.
+        # (event < hmac_sha256 < prev_sha256).
         audit_line = f'{{"event":{event_line},"prev_sha256":"{self.head}"}}'
-        cut = event_line.rfind(self._member)
-        chained = f'{{"event":{event_line[:cut]}{event_line[cut + len(self._member) :]},"prev_sha256":"{self.head}"}}'
+        unkeyed = audit_line.encode()
+        chained = chained_form(unkeyed, self._member)
+        if chained is None:  # pragma: no cover - as_dict always writes the run id
+            raise ValueError(f"audit line of run {self.run_id!r} has no run_id member: {audit_line[:200]}")
         if self._key is not None:
-            mac = audit_mac(self._key, audit_line.encode())
+            mac = audit_mac(self._key, unkeyed)
             audit_line = f'{{"event":{event_line},"hmac_sha256":"{mac}","prev_sha256":"{self.head}"}}'
-        self.head = hashlib.sha256(chained.encode()).hexdigest()
+        self.head = hashlib.sha256(chained).hexdigest()
         self.count += 1
         if self.events_file is not None:
             self.events_file.write_line(event_line)
