@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 __all__ = ["main"]
 
@@ -36,14 +37,20 @@ exit status:
 
 _VALIDATE_EPILOG = """\
 checks: every JSON document and JSON Lines line against the JSON Schemas shipped in
-the package; every sha256 in index.json (missing, unlisted and changed files); the
-audit hash chain of each run and events.jsonl against it; order conservation; every
+the package; every sha256 in index.json, and every file anywhere under DIR that the
+index does not list (links and leftovers too); the audit hash chain of each run and
+events.jsonl against it, streamed line by line; each report.json against the report
+rebuilt from the run's documents and the chain's head; order conservation; every
 counter against the count recomputed from events.jsonl; the session roll-ups and the
 index against the run files.
 
+PEAK_DRYRUN_AUDIT_KEY (environment): the HMAC-SHA256 key the runs were written with.
+With it every audit line's HMAC and the index seal must verify; a directory written
+with a key cannot be verified without it (a finding). Never pass a key as an argument.
+
 exit status:
-  0  every check holds
-  1  problems found (one "path: problem" line each)
+  0  every check holds (notes, such as a report changed by a hook, are printed)
+  1  findings (one "path: problem" or "path:line: problem" line each)
   2  usage error: DIR missing, not a snapshot directory, or index.json unreadable
 """
 
@@ -106,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _usage_error(command: str, message: str) -> int:
-    print(f"peak-dryrun {command}: error: {message}", file=sys.stderr)
+    _print(f"peak-dryrun {command}: error: {message}", sys.stderr)
     return EXIT_USAGE
 
 
@@ -136,20 +143,29 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK if report["healthy"] else EXIT_PROBLEMS
 
 
+def _print(text: str, stream: TextIO) -> None:
+    """One line, with anything the stream cannot encode escaped instead of raising."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding), file=stream)
+
+
 def _validate(args: argparse.Namespace) -> int:
     from .console.status_report import SnapshotError
     from .console.validate import iter_lines, validate_dir
+    from .core.audit_chain import audit_key_from_env
 
     try:
-        problems = validate_dir(args.dir)
+        found = validate_dir(args.dir, key=audit_key_from_env())
     except SnapshotError as exc:
         return _usage_error("validate", str(exc))
-    for line in iter_lines(problems, str(args.dir)):
-        print(line)
+    for line in iter_lines(found, str(args.dir)):
+        _print(line, sys.stdout)
+    problems = [p for p in found if not p.note]
     if problems:
-        print(f"{len(problems)} problem(s) in {args.dir}", file=sys.stderr)
+        _print(f"{len(problems)} problem(s) in {args.dir}", sys.stderr)
         return EXIT_PROBLEMS
-    print(f"{args.dir}: ok")
+    notes = len(found) - len(problems)
+    _print(f"{args.dir}: ok" + (f" ({notes} note(s) above)" if notes else ""), sys.stdout)
     return EXIT_OK
 
 

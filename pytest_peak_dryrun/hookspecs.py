@@ -65,7 +65,9 @@ def pytest_dryrun_modify_report(config: pytest.Config, run_id: str, report: dict
     """Change a run's normalized report in place before it is written and compared.
 
     The report is plain JSON data (the dict a golden file holds). Typical use: drop a field
-    your suite does not want reviewed, or add a figure of your own.
+    your suite does not want reviewed, or add a figure of your own. Afterwards the plugin
+    sets ``audit`` (the head of the run's audit chain, which a hook cannot drop) and, if the
+    hook changed anything, ``"modified_by_hook": true``.
 
     Example::
 

@@ -1,35 +1,61 @@
 """``peak-dryrun validate``: prove a snapshot directory is complete, untouched and consistent.
 
-Read-only. The checks, each problem reported as ``path: problem``:
+Read-only, and it never crashes on what it reads: every problem is a finding printed as
+``path: problem`` or ``path:line: problem``. The checks:
 
-1. **Schemas**: every JSON document, and every line of ``events.jsonl`` and
-   ``audit.jsonl``, against the JSON Schemas shipped in ``pytest_peak_dryrun/schemas/``;
-   every JSON document is in canonical form.
-2. **Manifest**: every file listed in ``index.json`` exists and has the listed sha256;
-   every session and run file is listed; no unlisted file sits under ``runs/`` (or is a
-   stray ``dryrun_*`` / ``*.tmp`` file at the top).
-3. **Audit log**: each run's hash chain holds (:func:`~.core.events.verify_audit_lines`)
-   and ``events.jsonl`` holds exactly the events of ``audit.jsonl``, in order.
-4. **Invariants**: order conservation (``placed`` equals the sum of ``by_state``, ``open``
-   equals the orders in open states); every counter of ``metrics.json`` (and of the run's
-   entry in ``dryrun_metrics_snapshot.json``) equals the count recomputed from
-   ``events.jsonl``; rail trips and mismatches in health/status agree with the events.
-5. **Roll-ups**: the session files and the index say what the run files say (they are
-   re-rendered in memory and compared; nothing is written).
+1. **Schemas**: every JSON document against the JSON Schemas shipped in
+   ``pytest_peak_dryrun/schemas/``, in canonical form; every line of ``events.jsonl``
+   (:func:`decode_event_line`) and ``audit.jsonl`` (:func:`decode_audit_line`).
+2. **Manifest**: every file listed in ``index.json`` exists, is a regular file and has the
+   listed sha256; every file the writer writes is listed, and nothing else is: any other
+   file, link or leftover anywhere under DIR is a finding.
+3. **Audit log**, streamed one line at a time (flat memory): each run's hash chain holds
+   (with ``PEAK_DRYRUN_AUDIT_KEY`` every HMAC too), ``events.jsonl`` holds exactly the events
+   of ``audit.jsonl`` in order, and the chain's head and length are the ones in the run's
+   ``report.json``.
+4. **Invariants**: order conservation; every counter of ``metrics.json`` (and of the run's
+   entry in ``dryrun_metrics_snapshot.json``) equals the count recomputed from the events;
+   rail trips and mismatches in health/status agree with the events.
+5. **Reports**: each ``report.json`` equals the report rebuilt from the run's health, status
+   and metrics documents by the builder the writer uses (:func:`~.core.snapshots.build_report`,
+   :func:`~.core.snapshots.with_audit`); one a ``pytest_dryrun_modify_report`` hook changed
+   is marked ``modified_by_hook`` and only its ``audit`` can be checked (a note says so).
+6. **Roll-ups**: the session files and the index say what the run files say (re-rendered in
+   memory and compared; nothing is written); with the key, the index ``seal`` verifies.
+
+The two per-line functions are the only places that decode a line, so a typed decoder
+(msgspec, issue 13) can replace them without touching the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence, Set
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
+from pydantic import ValidationError
+
+from ..core.audit_chain import AUDIT_KEY_ENV, AuditChainVerifier, AuditLineParts, audit_key_id
+from ..core.model import Event
 from .status_report import SnapshotError, check_snapshot_dir, load_json
 
-__all__ = ["COUNTER_SOURCES", "Problem", "validate_dir"]
+__all__ = [
+    "COUNTER_SOURCES",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_LINE_BYTES",
+    "LineError",
+    "Problem",
+    "decode_audit_line",
+    "decode_event_line",
+    "iter_lines",
+    "validate_dir",
+]
 
 #: Counter -> (event kind, payload keys that are its labels, in label order).
 COUNTER_SOURCES: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
@@ -54,23 +80,30 @@ _RUN_SCHEMAS: Final = {
     "metrics.json": "metrics",
     "report.json": "report",
 }
-#: Schema errors reported per file (or per JSON Lines file) before summarising the rest.
+#: Problems reported per file before summarising the rest.
 MAX_ERRORS: Final = 5
+#: Files under DIR that are not listed, reported one by one before summarising the rest.
+MAX_UNLISTED: Final = 20
+#: A longer ``events.jsonl``/``audit.jsonl`` line is a finding and is not decoded (memory stays flat).
+MAX_LINE_BYTES: Final = 8 << 20
+#: A larger JSON document is a finding and is not read (the writer's are kilobytes).
+MAX_DOCUMENT_BYTES: Final = 64 << 20
+_REBUILT: Final = "the report rebuilt from health.json, status.json and metrics.json"
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
 class Problem:
+    """One finding (or, with ``note``, something validate could not check and says so)."""
+
     path: str  # relative to the snapshot directory, with forward slashes
     message: str
+    line: int | None = None
+    note: bool = False
 
 
-def _series(name: str, labels: Mapping[str, str]) -> str:
-    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return f"{name}{{{inner}}}" if inner else name
-
-
-def _json_path(parts: Sequence[Any]) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+class LineError(ValueError):
+    """A line of ``events.jsonl`` or ``audit.jsonl`` that is not what the writer writes."""
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -78,68 +111,185 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _printable(text: str) -> str:
+    """Control characters and undecodable bytes (in file names, say) escaped: one finding, one line."""
+    if text.isprintable():
+        return text
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def _read_lines(path: Path) -> list[str]:
-    """JSON Lines split on ``\\n`` only (a JSON string may hold U+2028, which splitlines splits on)."""
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
+def _text(value: object) -> str:
+    """A value from a file, shown in a message (never raises, never long)."""
+    try:
+        return _short(repr(value))
+    except ValueError:  # an int too long to print
+        return f"<{type(value).__name__}>"
+
+
+def _json_path(parts: Sequence[Any]) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+
+
+def _series(name: str, labels: Mapping[str, str]) -> str:
+    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return f"{name}{{{inner}}}" if inner else name
+
+
+def _label(value: object) -> str:
+    """A payload value as a metric label value (labels are strings; anything else cannot match)."""
+    return value if isinstance(value, str) else f"<{type(value).__name__}>"
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+# -- one line ---------------------------------------------------------------------------------------
+
+
+def decode_event_line(raw: bytes) -> Event:
+    """One ``events.jsonl`` line (without its newline) as an :class:`~.core.model.Event`.
+
+    Raises :class:`LineError` naming the problem. The event schema is the model's, checked
+    strictly (no coercion), so this is the shipped ``event`` schema at pydantic-core speed.
+    """
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LineError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
+    try:
+        return Event.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_context=False)[0]
+        if first["type"] == "json_invalid":
+            raise LineError(f"not JSON ({_short(str(first['msg']).removeprefix('Invalid JSON: '))})") from None
+        got = "" if first["type"] == "missing" else f" (got {_text(first.get('input'))})"
+        raise LineError(f"schema event: {_json_path(first['loc'])}: {_short(first['msg'])}{got}") from None
+
+
+def decode_audit_line(raw: bytes, chain: AuditChainVerifier) -> tuple[AuditLineParts | None, list[str]]:
+    """One ``audit.jsonl`` line (without its newline): its parts and its problems.
+
+    The envelope, the hash link and (with a key) the HMAC are checked here, on the bytes;
+    the event inside is decoded by :func:`decode_event_line`, once, together with the
+    ``events.jsonl`` line it must equal.
+    """
+    parts, problems = chain.feed(raw)
+    if parts is None:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return None, [f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"]
+    return parts, problems
+
+
+def _read_lines(fh: IO[bytes]) -> Iterator[tuple[bytes | None, bool]]:
+    """``(line, ended)`` per line, split on ``\\n`` only; ``None`` for a line over :data:`MAX_LINE_BYTES`.
+
+    ``ended`` is false for a last line without its newline (a file cut off). Nothing longer
+    than one bounded line is ever held.
+    """
+    while True:
+        line = fh.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if line.endswith(b"\n"):
+            yield line[:-1], True
+        elif len(line) <= MAX_LINE_BYTES:
+            yield line, False
+        else:
+            ended = False
+            while not ended:
+                chunk = fh.readline(1 << 20)
+                ended = not chunk or chunk.endswith(b"\n")
+            yield None, True
+
+
+# -- what one run's events say ------------------------------------------------------------------------
+
+
+class _EventFacts:
+    """What the documents of one run must agree with, counted once while the events stream by."""
+
+    _KINDS: Final = {kind: name for name, (kind, _) in COUNTER_SOURCES.items()}
+
+    def __init__(self) -> None:
+        self.counters: dict[str, dict[tuple[str, ...], int]] = {name: {} for name in COUNTER_SOURCES}
+        self.events = 0
+        self.last_ts: float | None = None
+        self.final_state: object = None
+        self.any_session_state = False
+        self.rail_trips = 0
+        self.mismatches: dict[str, int] = {}
+
+    def add(self, event: Event) -> None:
+        self.events += 1
+        self.last_ts = event.ts
+        kind, payload = event.kind, event.payload
+        if kind == "session_state":
+            self.any_session_state = True
+            self.final_state = payload.get("to_state")
+        elif kind == "rail_trip":
+            self.rail_trips += 1
+        elif kind == "reconcile_mismatch":
+            label = _label(payload.get("kind"))
+            self.mismatches[label] = self.mismatches.get(label, 0) + 1
+        name = self._KINDS.get(kind)
+        if name is not None:
+            key = tuple(_label(payload.get(label)) for label in COUNTER_SOURCES[name][1])
+            counts = self.counters[name]
+            counts[key] = counts.get(key, 0) + 1
+
+
+class _LineFindings:
+    """Findings of one JSON Lines file: the first few one by one, then a count."""
+
+    def __init__(self, v: _Validator, rel: str) -> None:
+        self.v = v
+        self.rel = rel
+        self.count = 0
+
+    def add(self, number: int, message: str) -> None:
+        self.count += 1
+        if self.count <= MAX_ERRORS:
+            self.v.add(self.rel, message, line=number)
+
+    def close(self) -> None:
+        if self.count > MAX_ERRORS:
+            self.v.add(self.rel, f"{self.count - MAX_ERRORS} more problem(s) in other lines")
 
 
 @dataclass(frozen=True)
-class _EventFacts:
-    """What the metrics of one run must agree with, counted once from its events."""
+class _AuditSummary:
+    events: int
+    head_sha256: str
 
-    counters: dict[str, dict[tuple[str, ...], int]]
-    any_event: bool
-    last_ts: object
-    any_session_state: bool
-    final_state: object
 
-    @classmethod
-    def count(cls, events: Sequence[Mapping[str, Any]]) -> _EventFacts:
-        kinds = {kind: name for name, (kind, _) in COUNTER_SOURCES.items()}
-        counters: dict[str, dict[tuple[str, ...], int]] = {name: {} for name in COUNTER_SOURCES}
-        final_state: object = None
-        any_session_state = False
-        for event in events:
-            kind = str(event.get("kind"))
-            if kind == "session_state":
-                any_session_state = True
-                final_state = (event.get("payload") or {}).get("to_state")
-            name = kinds.get(kind)
-            if name is None:
-                continue
-            payload = event.get("payload") or {}
-            key = tuple(str(payload.get(label)) for label in COUNTER_SOURCES[name][1])
-            counters[name][key] = counters[name].get(key, 0) + 1
-        return cls(
-            counters=counters,
-            any_event=bool(events),
-            last_ts=events[-1].get("ts") if events else None,
-            any_session_state=any_session_state,
-            final_state=final_state,
-        )
+# -- the validator --------------------------------------------------------------------------------------
 
 
 class _Validator:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, key: bytes | None) -> None:
         self.dir = directory
+        self.key = key
         self.problems: list[Problem] = []
         self._validators: dict[str, Any] = {}
         self._event_facts: dict[str, _EventFacts] = {}
+        self._valid_docs: set[str] = set()
 
-    def add(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message))
+    def add(self, path: str, message: str, *, line: int | None = None, note: bool = False) -> None:
+        self.problems.append(Problem(path, message, line, note))
+
+    def guarded(self, path: str, check: Callable[[], None]) -> bool:
+        """Run ``check``; an unexpected error is a finding naming ``path``, never a traceback."""
+        try:
+            check()
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {_short(str(exc))}"
+            self.add(path, f"could not be checked (internal error {error}); please report it")
+            return False
+        return True
 
     # -- schemas ----------------------------------------------------------------------------
 
@@ -154,21 +304,47 @@ class _Validator:
         return found
 
     def schema_errors(self, name: str, data: Any) -> list[str]:
-        errors = sorted(
-            self._schema_validator(name).iter_errors(data),
-            key=lambda e: ([str(p) for p in e.absolute_path], e.message),
-        )
+        try:
+            errors = sorted(
+                self._schema_validator(name).iter_errors(data),
+                key=lambda e: ([str(p) for p in e.absolute_path], e.message),
+            )
+        except RecursionError:
+            return ["$: nested too deeply"]
         return [f"{_json_path(list(e.absolute_path))}: {_short(e.message)}" for e in errors]
+
+    def _regular_file(self, rel: str) -> os.stat_result | None:
+        """``lstat`` of a regular file under DIR; ``None`` for anything else (reported by the manifest)."""
+        try:
+            st = os.lstat(self.dir / rel)
+        except (OSError, ValueError):
+            return None
+        return st if stat.S_ISREG(st.st_mode) else None
 
     def load_document(self, rel: str, schema: str) -> Any:
         """A JSON document checked against ``schema``; ``None`` when it cannot be read."""
-        path = self.dir / rel
-        if not path.is_file():
+        st = self._regular_file(rel)
+        if st is None:
             return None  # reported by the manifest check
+        if st.st_size > MAX_DOCUMENT_BYTES:
+            self.add(rel, f"{st.st_size} bytes, larger than any document the writer writes ({MAX_DOCUMENT_BYTES})")
+            return None
         try:
-            raw = path.read_text(encoding="utf-8")
-            data = json.loads(raw)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raw = (self.dir / rel).read_bytes()
+        except OSError as exc:
+            self.add(rel, f"cannot read ({_short(exc.strerror or str(exc))})")
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.add(rel, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})")
+            return None
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            self.add(rel, "not readable JSON (nested too deeply)")
+            return None
+        except ValueError as exc:
             self.add(rel, f"not readable JSON ({_short(str(exc))})")
             return None
         errors = self.schema_errors(schema, data)
@@ -176,44 +352,21 @@ class _Validator:
             self.add(rel, f"schema {schema}: {error}")
         if len(errors) > MAX_ERRORS:
             self.add(rel, f"schema {schema}: {len(errors) - MAX_ERRORS} more error(s)")
+        if not errors:
+            self._valid_docs.add(rel)
         from ..core.canonical import dumps
 
         try:
-            canonical = dumps(data)
-        except (TypeError, ValueError):
+            canonical: str | None = dumps(data)
+        except (TypeError, ValueError, RecursionError):
             canonical = None
-        if canonical is not None and canonical != raw:
+        if canonical is not None and canonical != text:
             self.add(rel, "not in canonical JSON form (sorted keys, two-space indent, trailing newline)")
         return data
 
-    def read_lines(self, rel: str) -> list[str] | None:
-        path = self.dir / rel
-        if not path.is_file():
-            return None  # reported by the manifest check
-        try:
-            return _read_lines(path)
-        except (OSError, UnicodeDecodeError) as exc:
-            self.add(rel, f"not readable ({_short(str(exc))})")
-            return None
-
-    def check_lines(self, rel: str, lines: Sequence[str], schema: str, *, checked: Set[int] = frozenset()) -> None:
-        """Each line against ``schema``, except the line numbers in ``checked``."""
-        bad = 0
-        for number, line in enumerate(lines, start=1):
-            if number in checked:
-                continue
-            try:
-                data = json.loads(line)
-            except ValueError as exc:
-                errors = [f"not JSON ({_short(str(exc))})"]
-            else:
-                errors = [f"schema {schema}: {e}" for e in self.schema_errors(schema, data)]
-            if errors:
-                bad += 1
-                if bad <= MAX_ERRORS:
-                    self.add(rel, f"line {number}: {errors[0]}")
-        if bad > MAX_ERRORS:
-            self.add(rel, f"{bad - MAX_ERRORS} more invalid line(s)")
+    def valid(self, rel: str) -> bool:
+        """Whether the document at ``rel`` was loaded and is schema-valid (usable by the invariant checks)."""
+        return rel in self._valid_docs
 
     # -- the manifest -------------------------------------------------------------------------
 
@@ -222,103 +375,212 @@ class _Validator:
 
         files = index.get("files")
         listed: dict[str, Any] = dict(files) if isinstance(files, dict) else {}
-        for rel, digest in sorted(listed.items()):
-            path = self.dir / rel
-            if ".." in Path(rel).parts or Path(rel).is_absolute():
-                self.add("index.json", f"file entry {rel!r} points outside the snapshot directory")
-            elif not path.is_file():
-                self.add(rel, "missing (listed in index.json)")
-            elif _sha256(path) != digest:
-                self.add(rel, "sha256 does not match index.json (the file changed after it was written)")
         expected = list(SESSION_FILES) + [f"runs/{run_id}/{name}" for run_id in run_ids for name in RUN_FILES]
+        expected_set = set(expected)
+        for rel, digest in sorted(listed.items()):
+            if not _safe_rel(rel):
+                self.add("index.json", f"file entry {_text(rel)} is not a plain path inside the snapshot directory")
+                continue
+            if rel not in expected_set:
+                self.add(rel, "listed in index.json, but the writer never writes it (a file added to the index)")
+            path = self.dir / rel
+            try:
+                st = os.lstat(path)
+            except OSError:
+                self.add(rel, "missing (listed in index.json)")
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                self.add(rel, "a symbolic link (the writer writes regular files only)")
+            elif not stat.S_ISREG(st.st_mode):
+                self.add(rel, "not a regular file (listed in index.json)")
+            else:
+                try:
+                    actual = _sha256(path)
+                except OSError as exc:
+                    self.add(rel, f"cannot read ({_short(exc.strerror or str(exc))})")
+                    continue
+                if actual != digest:
+                    self.add(rel, "sha256 does not match index.json (the file changed after it was written)")
         for rel in expected:
             if rel not in listed:
-                state = "exists but is" if (self.dir / rel).is_file() else "missing and"
+                state = "exists but is" if self._regular_file(rel) is not None else "missing and"
                 self.add(rel, f"{state} not listed in index.json")
-        expected_set = set(expected)
-        for path in sorted(self.dir.rglob("*")):
-            if not path.is_file() and not path.is_symlink():
-                continue
-            rel = path.relative_to(self.dir).as_posix()
-            if rel in listed or rel in expected_set or rel == "index.json":
-                continue
-            top = rel.split("/", 1)[0]
-            if top == "runs" or rel.startswith("dryrun_") or rel.endswith(".tmp"):
-                self.add(rel, "not listed in index.json (a stray or leftover file)")
+        self._check_unlisted(set(listed) | expected_set)
+
+    def _check_unlisted(self, known: set[str]) -> None:
+        """Every entry anywhere under DIR that is not a known file (links are never followed)."""
+        unlisted: list[tuple[str, str]] = []  # the first MAX_UNLISTED; the rest are only counted
+        more = 0
+
+        def found(rel: str, message: str) -> None:
+            nonlocal more
+            if len(unlisted) < MAX_UNLISTED:
+                unlisted.append((rel, message))
+            else:
+                more += 1
+
+        def walk_error(exc: OSError) -> None:
+            try:
+                where = Path(exc.filename).relative_to(self.dir).as_posix() if exc.filename else "."
+            except ValueError:
+                where = "."
+            found(where, f"cannot list this directory ({_short(exc.strerror or str(exc))})")
+
+        for top, dirs, names in os.walk(self.dir, onerror=walk_error):
+            dirs.sort()
+            base = Path(top).relative_to(self.dir)
+            for name in sorted(names + [d for d in dirs if os.path.islink(os.path.join(top, d))]):
+                rel = (base / name).as_posix()
+                if rel == "index.json":
+                    if os.path.islink(os.path.join(top, name)):
+                        found(rel, "a symbolic link (the writer writes regular files only)")
+                    continue
+                if rel in known:
+                    continue
+                try:
+                    mode = os.lstat(os.path.join(top, name)).st_mode
+                except OSError:
+                    continue
+                what = (
+                    "a symbolic link"
+                    if stat.S_ISLNK(mode)
+                    else ("a file" if stat.S_ISREG(mode) else "not a regular file")
+                )
+                leftover = " (a leftover of an interrupted write)" if name.endswith(".tmp") else ""
+                found(rel, f"{what} not listed in index.json{leftover}")
+        for rel, message in unlisted:
+            self.add(rel, message)
+        if more:
+            self.add(".", f"{more} more file(s) not listed in index.json")
 
     # -- one run --------------------------------------------------------------------------------
 
-    def check_run(self, run_id: str) -> dict[str, Any] | None:
+    def check_run(self, run_id: str) -> bool:
+        """Check one run; whether its documents are usable for the session roll-up."""
         base = f"runs/{run_id}"
         docs: dict[str, Any] = {}
         for name, schema in _RUN_SCHEMAS.items():
             docs[name.removesuffix(".json")] = self.load_document(f"{base}/{name}", schema)
         for name in ("health", "status", "metrics"):
             doc = docs[name]
-            if isinstance(doc, dict) and doc.get("run_id") != run_id:
-                self.add(f"{base}/{name}.json", f"run_id {doc.get('run_id')!r} does not match its directory")
-        events = self.read_lines(f"{base}/events.jsonl")
-        audit = self.read_lines(f"{base}/audit.jsonl")
-        same: set[int] = set()
-        if audit is not None:
-            from ..core.events import verify_audit_lines
+            if self.valid(f"{base}/{name}.json") and doc.get("run_id") != run_id:
+                self.add(f"{base}/{name}.json", f"run_id {_text(doc.get('run_id'))} does not match its directory")
+        summary: list[_AuditSummary | None] = [None]
 
-            self.check_lines(f"{base}/audit.jsonl", audit, "audit")
-            for problem in verify_audit_lines(audit):
-                self.add(f"{base}/audit.jsonl", problem)
-            if events is not None:
-                # An event line that is byte for byte the event of its audit line was checked
-                # with the audit line (the audit schema holds the event schema): skip it.
-                same = {
-                    number
-                    for number, (event_line, audit_line) in enumerate(zip(events, audit, strict=False), start=1)
-                    if audit_line.startswith(f'{{"event":{event_line},"prev_sha256":"')
-                }
-        if events is not None:
-            self.check_lines(f"{base}/events.jsonl", events, "event", checked=same)
-        parsed = self._events(run_id, events, audit)
-        status, health, metrics = docs["status"], docs["health"], docs["metrics"]
-        if _valid(self, "status", status):
+        def stream() -> None:
+            summary[0] = self._stream_events(run_id)
+
+        self.guarded(f"{base}/audit.jsonl", stream)
+        facts = self._event_facts.get(run_id)
+        health, status, metrics = docs["health"], docs["status"], docs["metrics"]
+        if self.valid(f"{base}/status.json"):
             self._conservation(f"{base}/status.json", status)
-        if parsed is not None:
-            # Counted once here; the session metrics file is checked against the same counts.
-            facts = self._event_facts[run_id] = _EventFacts.count(parsed)
-            if _valid(self, "metrics", metrics):
+        if facts is not None:
+            if self.valid(f"{base}/metrics.json"):
                 self.check_counters(f"{base}/metrics.json", metrics, facts)
-            if _valid(self, "health", health) and _valid(self, "status", status):
-                self._facts(base, health, status, parsed)
-        ok = all(_valid(self, name, docs[name]) for name in ("health", "status", "metrics"))
-        return docs if ok and docs["report"] is not None else None
+            if self.valid(f"{base}/health.json") and self.valid(f"{base}/status.json"):
+                self._facts(base, health, status, facts)
+        if self.valid(f"{base}/report.json"):
+            self.guarded(f"{base}/report.json", lambda: self.check_report(run_id, docs, summary[0]))
+        return all(self.valid(f"{base}/{name}") for name in _RUN_SCHEMAS)
 
-    def _events(self, run_id: str, events: list[str] | None, audit: list[str] | None) -> list[dict[str, Any]] | None:
-        """The parsed events, after checking events.jsonl against audit.jsonl."""
-        base = f"runs/{run_id}"
-        if events is None:
+    def _open(self, rel: str) -> IO[bytes] | None:
+        if self._regular_file(rel) is None:
+            return None  # reported by the manifest check
+        try:
+            return open(self.dir / rel, "rb")
+        except OSError as exc:
+            self.add(rel, f"cannot read ({_short(exc.strerror or str(exc))})")
             return None
-        parsed: list[dict[str, Any]] = []
-        for number, line in enumerate(events, start=1):
-            try:
-                event = json.loads(line)
-            except ValueError:
-                return None  # reported by load_lines
-            if not isinstance(event, dict):
-                return None
-            if event.get("run_id") != run_id:
-                self.add(f"{base}/events.jsonl", f"line {number}: run_id {event.get('run_id')!r} is not {run_id!r}")
-            parsed.append(event)
-        if audit is not None:
-            if len(audit) != len(events):
-                self.add(
-                    f"{base}/events.jsonl",
-                    f"{len(events)} event(s) but audit.jsonl has {len(audit)} line(s)",
-                )
-            for number, (event_line, audit_line) in enumerate(zip(events, audit, strict=False), start=1):
-                if not audit_line.startswith(f'{{"event":{event_line},"prev_sha256":"'):
-                    self.add(
-                        f"{base}/events.jsonl", f"line {number} differs from the event on audit.jsonl line {number}"
-                    )
-                    break
-        return parsed
+
+    def _stream_events(self, run_id: str) -> _AuditSummary | None:
+        """One pass over ``events.jsonl`` and ``audit.jsonl`` side by side, one line of each at a time."""
+        base = f"runs/{run_id}"
+        ev_rel, au_rel = f"{base}/events.jsonl", f"{base}/audit.jsonl"
+        ev_fh, au_fh = self._open(ev_rel), self._open(au_rel)
+        try:
+            return self._stream(run_id, ev_rel, au_rel, ev_fh, au_fh)
+        finally:
+            for fh in (ev_fh, au_fh):
+                if fh is not None:
+                    fh.close()
+
+    def _stream(
+        self, run_id: str, ev_rel: str, au_rel: str, ev_fh: IO[bytes] | None, au_fh: IO[bytes] | None
+    ) -> _AuditSummary | None:
+        ev_lines = _read_lines(ev_fh) if ev_fh is not None else iter(())
+        au_lines = _read_lines(au_fh) if au_fh is not None else iter(())
+        ev_bad, au_bad = _LineFindings(self, ev_rel), _LineFindings(self, au_rel)
+        chain = AuditChainVerifier(key=self.key, run_id=run_id)
+        facts = _EventFacts() if ev_fh is not None else None
+        n_events = n_audit = 0
+        last_seq = 0
+        differs = False
+        number = 0
+        while True:
+            ev = next(ev_lines, None)
+            au = next(au_lines, None)
+            if ev is None and au is None:
+                break
+            number += 1
+            parts: AuditLineParts | None = None
+            if au is not None:
+                n_audit += 1
+                au_raw, au_ended = au
+                if au_raw is None:
+                    chain.skip()
+                    au_bad.add(number, f"longer than {MAX_LINE_BYTES} bytes (not decoded)")
+                else:
+                    parts, problems = decode_audit_line(au_raw, chain)
+                    for problem in problems:
+                        au_bad.add(number, problem)
+                if not au_ended:
+                    au_bad.add(number, "no newline at the end (the file was cut off)")
+            ev_raw: bytes | None = None
+            if ev is not None:
+                n_events += 1
+                ev_raw, ev_ended = ev
+                if ev_raw is None:
+                    ev_bad.add(number, f"longer than {MAX_LINE_BYTES} bytes (not decoded)")
+                else:
+                    try:
+                        event = decode_event_line(ev_raw)
+                    except LineError as exc:
+                        ev_bad.add(number, str(exc))
+                    else:
+                        if event.run_id != run_id:
+                            ev_bad.add(number, f"run_id {_text(event.run_id)} is not {run_id!r}")
+                        if event.seq <= last_seq:
+                            ev_bad.add(number, f"seq {event.seq} is not strictly increasing")
+                        last_seq = max(last_seq, event.seq)
+                        if facts is not None:
+                            facts.add(event)
+                if not ev_ended:
+                    ev_bad.add(number, "no newline at the end (the file was cut off)")
+            if parts is not None and ev_raw != parts.event:
+                # the events.jsonl line (if any) is not this event: check the audit's own copy
+                try:
+                    decode_event_line(parts.event)
+                except LineError as exc:
+                    au_bad.add(number, f"its event: {exc}")
+                if ev is not None and not differs:
+                    differs = True
+                    ev_bad.add(number, f"differs from the event on audit.jsonl line {number}")
+        ev_bad.close()
+        au_bad.close()
+        if ev_fh is not None and au_fh is not None and n_events != n_audit:
+            self.add(ev_rel, f"{n_events} event(s) but audit.jsonl has {n_audit} line(s)")
+        if au_fh is not None and self.key is None and chain.keyed_lines:
+            self.add(
+                au_rel,
+                f"keyed with HMAC-SHA256, but {AUDIT_KEY_ENV} is not set: the chain cannot be verified "
+                "(set the key the run was written with)",
+            )
+        if facts is not None:
+            self._event_facts[run_id] = facts
+        if au_fh is None or chain.head is None:
+            return None
+        return _AuditSummary(events=n_audit, head_sha256=chain.head)
 
     def _conservation(self, rel: str, status: Mapping[str, Any]) -> None:
         from ..core.orders import OPEN_STATES
@@ -356,40 +618,35 @@ class _Validator:
                         + (f" with {where}" if where else ""),
                     )
         gauge = families.get("last_audit_event_ts")
-        if facts.any_event and gauge is not None:
-            last_ts = facts.last_ts
+        if facts.events and gauge is not None:
             values = [s["value"] for s in gauge["samples"]]
-            if values != [last_ts]:
-                self.add(rel, f"{prefix}last_audit_event_ts is {values} but the last event's ts is {last_ts}")
+            if values != [facts.last_ts]:
+                self.add(rel, f"{prefix}last_audit_event_ts is {values} but the last event's ts is {facts.last_ts}")
         state_gauge = families.get("orchestrator_state")
         if facts.any_session_state and state_gauge is not None:
             final = facts.final_state
             on = sorted(s["labels"].get("state") for s in state_gauge["samples"] if s["value"] == 1)
             if on != [final]:
                 self.add(
-                    rel, f"{prefix}orchestrator_state is 1 for {on} but the last session_state event moved to {final!r}"
+                    rel,
+                    f"{prefix}orchestrator_state is 1 for {on} "
+                    f"but the last session_state event moved to {_text(final)}",
                 )
 
-    def _facts(
-        self, base: str, health: Mapping[str, Any], status: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
-    ) -> None:
-        trips = [e for e in events if e.get("kind") == "rail_trip"]
-        if health["safety_rail_trips_total"] != len(trips):
+    def _facts(self, base: str, health: Mapping[str, Any], status: Mapping[str, Any], facts: _EventFacts) -> None:
+        trips = facts.rail_trips
+        if health["safety_rail_trips_total"] != trips:
             self.add(
                 f"{base}/health.json",
                 f"safety_rail_trips_total is {health['safety_rail_trips_total']} "
-                f"but events.jsonl has {len(trips)} rail_trip event(s)",
+                f"but events.jsonl has {trips} rail_trip event(s)",
             )
-        if len(status["rail_trips"]) != len(trips):
+        if len(status["rail_trips"]) != trips:
             self.add(
                 f"{base}/status.json",
-                f"rail_trips lists {len(status['rail_trips'])} trip(s) but events.jsonl has {len(trips)}",
+                f"rail_trips lists {len(status['rail_trips'])} trip(s) but events.jsonl has {trips}",
             )
-        kinds: dict[str, int] = {}
-        for event in events:
-            if event.get("kind") == "reconcile_mismatch":
-                kind = str((event.get("payload") or {}).get("kind"))
-                kinds[kind] = kinds.get(kind, 0) + 1
+        kinds = facts.mismatches
         rec = status["reconcile"]
         if rec["mismatches_total"] != sum(kinds.values()) or dict(rec["mismatches"]) != kinds:
             self.add(
@@ -404,6 +661,52 @@ class _Validator:
                 f"{status['session']['state']}",
             )
 
+    def check_report(self, run_id: str, docs: Mapping[str, Any], audit: _AuditSummary | None) -> None:
+        """``report.json`` against the chain and against the report rebuilt from the run's documents."""
+        base = f"runs/{run_id}"
+        rel = f"{base}/report.json"
+        report: dict[str, Any] = docs["report"]
+        written = report["audit"]
+        if audit is not None:
+            if written["head_sha256"] != audit.head_sha256:
+                self.add(
+                    rel,
+                    f"audit.head_sha256 is {written['head_sha256']} but the head of audit.jsonl is "
+                    f"{audit.head_sha256} (the history was rewritten, or the report edited)",
+                )
+            if written["events"] != audit.events:
+                self.add(rel, f"audit.events is {written['events']} but audit.jsonl has {audit.events} line(s)")
+        if report.get("modified_by_hook") is True:
+            self.add(
+                rel,
+                "changed by a pytest_dryrun_modify_report hook: only its schema and its audit head can be checked",
+                note=True,
+            )
+            return
+        if not all(self.valid(f"{base}/{name}.json") for name in ("health", "status", "metrics")):
+            return  # already reported; nothing to rebuild from
+        from ..core.snapshots import HealthSnapshot, MetricsSnapshot, StatusSnapshot, build_report, with_audit
+
+        try:
+            rebuilt = build_report(
+                HealthSnapshot.model_validate(docs["health"]),
+                StatusSnapshot.model_validate(docs["status"]),
+                MetricsSnapshot.model_validate(docs["metrics"]),
+            )
+        except ValidationError as exc:
+            self.add(rel, f"cannot be rebuilt from the run's documents ({_short(str(exc))})")
+            return
+        expected = with_audit(
+            rebuilt, events=written["events"], head_sha256=written["head_sha256"], modified_by_hook=False
+        )
+        for key in sorted(set(expected) | set(report)):
+            if key not in report:
+                self.add(rel, f"{key} is missing (it is in {_REBUILT})")
+            elif key not in expected:
+                self.add(rel, f"{_printable(_short(key))} is not in {_REBUILT} (added after the run?)")
+            elif report[key] != expected[key]:
+                self.add(rel, f"{key} differs from {_REBUILT}")
+
     # -- the session -------------------------------------------------------------------------------
 
     def check_session(self, index: Mapping[str, Any], run_ids: Sequence[str], runs_ok: bool) -> None:
@@ -414,27 +717,34 @@ class _Validator:
             session_docs[name] = self.load_document(name, schema)
         # Counters of the session metrics file against each run's events, directly.
         metrics_doc = session_docs["dryrun_metrics_snapshot.json"]
-        if _valid(self, "metrics-session", metrics_doc):
+        if self.valid("dryrun_metrics_snapshot.json"):
             for run_id, metrics in sorted(metrics_doc["runs"].items()):
                 facts = self._event_facts.get(run_id)
                 if facts is None:
                     continue  # its events.jsonl is missing or unreadable (reported with the run)
-                self.check_counters("dryrun_metrics_snapshot.json", metrics, facts, prefix=f"runs.{run_id}: ")
+                self.check_counters(
+                    "dryrun_metrics_snapshot.json", metrics, facts, prefix=f"runs.{_printable(_short(run_id))}: "
+                )
         if not runs_ok:
             return  # a roll-up cannot be rebuilt from broken run files (already reported)
-        problems = [str(p) for p in index.get("problems", [])] if isinstance(index.get("problems"), list) else []
+        raw_problems = index.get("problems")
+        problems = [str(p) for p in raw_problems] if isinstance(raw_problems, list) else []
         try:
             summary, runs, texts = render_session_files(self.dir, run_ids, problems=problems)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.add("index.json", f"cannot rebuild the session roll-up from the run files ({_short(str(exc))})")
             return
         for name in SESSION_FILES:
-            path = self.dir / name
-            if not path.is_file():
+            if self._regular_file(name) is None:
                 continue
             try:
-                on_disk = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+                on_disk = (self.dir / name).read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                if name not in session_docs:  # a document's encoding is reported when it is loaded
+                    self.add(name, f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})")
+                continue
+            except OSError as exc:
+                self.add(name, f"cannot read ({_short(exc.strerror or str(exc))})")
                 continue
             if on_disk == texts[name]:
                 continue
@@ -459,63 +769,137 @@ class _Validator:
         have_runs: dict[str, Any] = runs_value if isinstance(runs_value, dict) else {}
         kind = name.removeprefix("dryrun_").split("_", 1)[0]  # health / status / metrics
         for run_id in sorted(set(have_runs) | set(expected["runs"])):
+            shown = _printable(_short(run_id))
             if run_id not in expected["runs"]:
-                self.add(name, f"runs.{run_id} is not a run of this session")
+                self.add(name, f"runs.{shown} is not a run of this session")
             elif run_id not in have_runs:
-                self.add(name, f"runs.{run_id} is missing")
+                self.add(name, f"runs.{shown} is missing")
             elif have_runs[run_id] != expected["runs"][run_id]:
-                self.add(name, f"runs.{run_id} differs from runs/{run_id}/{kind}.json")
+                self.add(name, f"runs.{shown} differs from runs/{run_id}/{kind}.json")
             else:
                 continue
             found = True
         if not found:
             self.add(name, "differs from what the run files render (formatting or extra keys)")
 
+    def check_seal(self, index: Mapping[str, Any]) -> None:
+        """With the key, the index ``seal`` must verify; without it, a sealed index cannot be verified."""
+        from ..core.writer import index_seal
 
-def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
+        seal = index.get("seal")
+        if self.key is None:
+            if seal is not None:
+                key_id = seal.get("key_id") if isinstance(seal, dict) else None
+                self.add(
+                    "index.json",
+                    f"sealed with HMAC-SHA256 (key id {_text(key_id)}), but {AUDIT_KEY_ENV} is not set: "
+                    "the seal cannot be verified (set the key the session was written with)",
+                )
+            return
+        if seal is None:
+            self.add(
+                "index.json",
+                f"not sealed, but {AUDIT_KEY_ENV} is set (written without the key, or the seal was removed)",
+            )
+            return
+        if not self.valid("index.json"):
+            return  # a malformed seal is a schema finding
+        mine = audit_key_id(self.key)
+        if seal["key_id"] != mine:
+            self.add(
+                "index.json",
+                f"sealed with key id {seal['key_id']}, but {AUDIT_KEY_ENV} has key id {mine} (another key)",
+            )
+        elif seal != index_seal(index, self.key):
+            self.add(
+                "index.json", f"seal does not verify with {AUDIT_KEY_ENV} (the index changed after it was written)"
+            )
 
 
-def _valid(v: _Validator, schema: str, doc: Any) -> bool:
-    """Whether ``doc`` is usable by the invariant checks (loaded and schema-valid)."""
-    return doc is not None and not v.schema_errors(schema, doc)
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
-def _run_ids(v: _Validator, index: Any) -> list[str]:
-    entries = index.get("runs") if isinstance(index, dict) else None
+def _safe_rel(rel: object) -> bool:
+    """A relative path the writer could have written: no ``..``, no absolute path, no NUL, no backslash."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel or rel.startswith("/"):
+        return False
+    parts = rel.split("/")
+    return all(part not in ("", ".", "..") for part in parts) and len(rel) <= 4096
+
+
+def _safe_run_id(run_id: object) -> bool:
+    return isinstance(run_id, str) and _safe_rel(run_id) and "/" not in run_id and len(run_id) <= 255
+
+
+def _run_ids(v: _Validator, index: Mapping[str, Any]) -> list[str]:
+    entries = index.get("runs")
     ids: list[str] = []
     if isinstance(entries, list):
-        for entry in entries:
+        for number, entry in enumerate(entries):
             run_id = entry.get("run_id") if isinstance(entry, dict) else None
-            if isinstance(run_id, str) and run_id and "/" not in run_id and run_id not in (".", ".."):
-                ids.append(run_id)
+            if _safe_run_id(run_id):
+                ids.append(str(run_id))
+            elif isinstance(run_id, str):
+                v.add("index.json", f"runs[{number}].run_id {_text(run_id)} is not a run directory name")
     runs_dir = v.dir / "runs"
-    if runs_dir.is_dir():
-        for child in sorted(runs_dir.iterdir()):
-            if child.is_dir() and child.name not in ids:
-                v.add(f"runs/{child.name}", "run directory is not listed in index.json")
+    if runs_dir.is_dir() and not runs_dir.is_symlink():
+        try:
+            children = sorted(os.listdir(runs_dir))
+        except OSError:
+            children = []
+        for child in children:
+            path = runs_dir / child
+            if path.is_dir() and not path.is_symlink() and child not in ids:
+                v.add(f"runs/{child}", "run directory is not listed in index.json")
     return sorted(set(ids))
 
 
-def validate_dir(directory: Path) -> list[Problem]:
-    """Every problem of the snapshot directory (empty when it is valid).
+def validate_dir(directory: Path, *, key: bytes | None = None) -> list[Problem]:
+    """Every problem of the snapshot directory (empty when it is valid; notes do not count as problems).
 
+    ``key`` is the audit key (``PEAK_DRYRUN_AUDIT_KEY``): with it every HMAC and the index
+    seal must verify; without it a keyed directory is a finding, since it cannot be verified.
     Raises :class:`~.status_report.SnapshotError` when ``directory`` is not a snapshot
-    directory at all (missing, no ``index.json``, an index that is not JSON).
+    directory at all (missing, no ``index.json``, an index that is not a JSON object).
     """
     index_path = check_snapshot_dir(directory)
-    index = load_json(index_path)
+    try:
+        size = index_path.stat().st_size
+    except OSError as exc:
+        raise SnapshotError(index_path, f"cannot read ({exc.strerror or exc})") from None
+    if size > MAX_DOCUMENT_BYTES:
+        raise SnapshotError(index_path, f"{size} bytes: not an index the writer wrote (at most {MAX_DOCUMENT_BYTES})")
+    try:
+        index = load_json(index_path)
+    except RecursionError:
+        raise SnapshotError(index_path, "not valid JSON (nested too deeply)") from None
     if not isinstance(index, dict):
         raise SnapshotError(index_path, "not a snapshot index (not a JSON object)")
-    v = _Validator(directory)
-    v.load_document("index.json", "index")
-    run_ids = _run_ids(v, index)
-    v.check_manifest(index, run_ids)
+    v = _Validator(directory, key)
+    v.guarded("index.json", lambda: v.load_document("index.json", "index"))
+    run_ids: list[str] = []
+
+    def find_runs() -> None:
+        run_ids.extend(_run_ids(v, index))
+
+    v.guarded("index.json", find_runs)
+    v.guarded("index.json", lambda: v.check_manifest(index, run_ids))
     runs_ok = True
     for run_id in run_ids:
-        if v.check_run(run_id) is None:
+        outcome = [False]
+
+        def check(run_id: str = run_id, outcome: list[bool] = outcome) -> None:
+            outcome[0] = v.check_run(run_id)
+
+        if not v.guarded(f"runs/{run_id}", check) or not outcome[0]:
             runs_ok = False
-    v.check_session(index, run_ids, runs_ok)
+    v.guarded("index.json", lambda: v.check_session(index, run_ids, runs_ok))
+    v.guarded("index.json", lambda: v.check_seal(index))
     return _dedupe(v.problems)
 
 
@@ -530,7 +914,16 @@ def _dedupe(problems: Sequence[Problem]) -> list[Problem]:
 
 
 def iter_lines(problems: Sequence[Problem], directory: str) -> Iterator[str]:
-    """``path: problem`` lines, paths joined to ``directory`` as the user wrote it."""
+    """``path: problem`` / ``path:line: problem`` lines, paths joined to ``directory`` as the user wrote it.
+
+    Notes read ``path: note: ...``. Control characters and undecodable bytes from file
+    names or file contents are escaped, so each problem is exactly one line.
+    """
     base = directory.rstrip("/") or "/"
     for problem in problems:
-        yield f"{base}/{problem.path}: {problem.message}" if base != "/" else f"/{problem.path}: {problem.message}"
+        path = f"{base}/{problem.path}" if base != "/" else f"/{problem.path}"
+        if problem.path == ".":
+            path = base
+        where = f"{path}:{problem.line}" if problem.line is not None else path
+        message = f"note: {problem.message}" if problem.note else problem.message
+        yield _printable(f"{where}: {message}")

@@ -8,13 +8,15 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from .audit_chain import audit_key_from_env
 from .broker import Broker, MockBroker
 from .clock import SimClock, run_clock
 from .events import AuditLog, EventBuffer, EventListener, EventRecord, EventStream, JsonlFile, Redactor
@@ -34,6 +36,7 @@ from .snapshots import (
     build_report,
     build_status,
     event_document,
+    with_audit,
 )
 from .writer import run_dir as run_dir_of
 from .writer import write_json
@@ -162,6 +165,7 @@ def run_scenario(
     redactor: Redactor | None = None,
     report_hook: ReportHook | None = None,
     steps: int | None = None,
+    audit_key: bytes | Literal["env"] | None = "env",
 ) -> DryRunResult:
     """Run ``scenario`` end to end and return its documents.
 
@@ -173,6 +177,8 @@ def run_scenario(
     ``.clock`` (so a MockBroker passed in keeps its own), else a fresh one; a broker that does
     not follow that clock (another SimClock, or neither ``.clock`` nor ``on_step``) fails the
     preflight with the fix. ``steps`` runs fewer (or more) steps than the scenario says.
+    ``audit_key`` keys the audit chain written under ``out_dir`` (HMAC-SHA256); by default
+    it comes from ``PEAK_DRYRUN_AUDIT_KEY``. The report is the same with or without a key.
     """
     run_id = run_id or make_run_id(scenario.name)
     if not _RUN_ID.match(run_id):
@@ -195,7 +201,10 @@ def run_scenario(
     rdir = run_dir_of(out_dir, run_id) if out_dir is not None else None
     if rdir is not None:
         audit = AuditLog(
-            run_id, events_file=JsonlFile(rdir / "events.jsonl"), audit_file=JsonlFile(rdir / "audit.jsonl")
+            run_id,
+            events_file=JsonlFile(rdir / "events.jsonl"),
+            audit_file=JsonlFile(rdir / "audit.jsonl"),
+            key=audit_key_from_env() if audit_key == "env" else audit_key,
         )
     else:
         audit = AuditLog(run_id)
@@ -214,8 +223,12 @@ def run_scenario(
         status = build_status(orch, run_id=run_id, last_events=last, preflight=preflight, activity=activity)
         metrics = build_metrics(orch, collector, run_id=run_id)
         report = build_report(health, status, metrics)
+        modified = False
         if report_hook is not None:
+            built = copy.deepcopy(report)
             report = report_hook(report)
+            modified = report != built
+        report = with_audit(report, events=audit.count, head_sha256=audit.head, modified_by_hook=modified)
         if rdir is not None:
             write_json(rdir / "health.json", health.to_json_data())
             write_json(rdir / "status.json", status.to_json_data())

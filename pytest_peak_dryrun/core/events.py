@@ -13,12 +13,13 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import IO, Any, Final
 
+from .audit_chain import AUDIT_KEY_ENV, GENESIS_HASH, AuditChainVerifier, audit_mac, chained_form, run_id_member
 from .canonical import dumps_line
 from .clock import SimClock
 
@@ -254,19 +255,19 @@ class JsonlFile:
         self.tmp_path.unlink(missing_ok=True)
 
 
-GENESIS_HASH: Final = "0" * 64
-
-
 class AuditLog:
     """Append-only, redacted, hash-chained record of every event of one run.
 
     Each audit line is ``{"event": <event>, "prev_sha256": <sha256 of the previous line>}``
-    so a verifier can prove that nothing was edited, dropped or reordered. With ``events``
-    and/or ``audit`` files given, lines stream to disk and nothing is kept in memory;
-    without files, lines are kept so :meth:`export_jsonl` can write them later.
+    (hashed without its event's run id) so a verifier can prove that nothing was edited,
+    dropped or reordered. With a ``key`` each line also carries ``hmac_sha256`` and the
+    chain cannot be rebuilt without the key (the format, and why the head depends neither on
+    the key nor on the run id: :mod:`.audit_chain`). With ``events`` and/or ``audit`` files
+    given, lines stream to disk and nothing is kept in memory; without files, lines are kept
+    so :meth:`export_jsonl` can write them later.
     """
 
-    __slots__ = ("_last_seq", "_lines", "audit_file", "events_file", "head", "run_id")
+    __slots__ = ("_key", "_last_seq", "_lines", "_member", "audit_file", "count", "events_file", "head", "run_id")
 
     def __init__(
         self,
@@ -274,11 +275,17 @@ class AuditLog:
         *,
         events_file: JsonlFile | None = None,
         audit_file: JsonlFile | None = None,
+        key: bytes | None = None,
     ) -> None:
         self.run_id = run_id
         self.events_file = events_file
         self.audit_file = audit_file
+        #: the chain's head: the same with or without a key, and whatever the run is called.
         self.head = GENESIS_HASH
+        #: lines written so far
+        self.count = 0
+        self._key = key
+        self._member = run_id_member(run_id)
         self._last_seq = 0
         self._lines: list[str] | None = None if audit_file is not None else []
 
@@ -290,15 +297,28 @@ class AuditLog:
             raise ValueError(f"audit log is append-only: seq {event.seq} after {self._last_seq}")
         self._last_seq = event.seq
         event_line = dumps_line(event.as_dict(self.run_id))
-        # Built by hand so the event is serialized once; keys stay sorted (event < prev_sha256).
+        # Built by hand so the event is serialized once; keys stay sorted
+        # (event < hmac_sha256 < prev_sha256).
         audit_line = f'{{"event":{event_line},"prev_sha256":"{self.head}"}}'
-        self.head = hashlib.sha256(audit_line.encode()).hexdigest()
+        unkeyed = audit_line.encode()
+        chained = chained_form(unkeyed, self._member)
+        if chained is None:  # pragma: no cover - as_dict always writes the run id
+            raise ValueError(f"audit line of run {self.run_id!r} has no run_id member: {audit_line[:200]}")
+        if self._key is not None:
+            mac = audit_mac(self._key, unkeyed)
+            audit_line = f'{{"event":{event_line},"hmac_sha256":"{mac}","prev_sha256":"{self.head}"}}'
+        self.head = hashlib.sha256(chained).hexdigest()
+        self.count += 1
         if self.events_file is not None:
             self.events_file.write_line(event_line)
         if self.audit_file is not None:
             self.audit_file.write_line(audit_line)
         if self._lines is not None:
             self._lines.append(audit_line)
+
+    @property
+    def keyed(self) -> bool:
+        return self._key is not None
 
     @property
     def last_seq(self) -> int:
@@ -335,23 +355,37 @@ class AuditLog:
                 sink.abort()
 
 
-def verify_audit_lines(lines: Iterator[str] | list[str]) -> list[str]:
-    """Problems with a hash chain (empty list when it holds)."""
+def verify_audit_lines(
+    lines: Iterable[str | bytes], *, key: bytes | None = None, run_id: str | None = None
+) -> list[str]:
+    """Problems with a hash chain, each ``line N: problem`` (empty list when it holds).
+
+    With ``key`` every line's HMAC must verify. Without it a keyed log is reported as one
+    that cannot be verified here. ``run_id`` defaults to the first line's. For files of any
+    size use :class:`~.audit_chain.AuditChainVerifier` line by line (``validate`` does).
+    """
     problems: list[str] = []
-    prev = GENESIS_HASH
+    chain = AuditChainVerifier(key=key, run_id=run_id)
     last_seq = 0
     for number, line in enumerate(lines, start=1):
+        raw = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
+        parts, found = chain.feed(raw)
+        if parts is None:
+            try:
+                json.loads(raw)
+            except (ValueError, RecursionError) as exc:
+                found = [f"not JSON ({exc})"]
+        problems += [f"line {number}: {problem}" for problem in found]
+        if parts is None:
+            continue
         try:
-            record = json.loads(line)
-        except ValueError as exc:
-            problems.append(f"line {number}: not JSON ({exc})")
-            return problems
-        if record.get("prev_sha256") != prev:
-            problems.append(f"line {number}: hash chain broken (prev_sha256 does not match line {number - 1})")
-        seq = record.get("event", {}).get("seq")
-        if not isinstance(seq, int) or seq <= last_seq:
+            seq = json.loads(parts.event).get("seq")
+        except (ValueError, RecursionError, AttributeError):
+            seq = None
+        if type(seq) is not int or seq <= last_seq:
             problems.append(f"line {number}: seq {seq!r} is not strictly increasing")
         else:
             last_seq = seq
-        prev = hashlib.sha256(line.encode()).hexdigest()
+    if key is None and chain.keyed_lines:
+        problems.append(f"the chain is keyed (HMAC-SHA256): set {AUDIT_KEY_ENV} (pass key=) to verify it")
     return problems

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from .orders import OrderState, OrderType, Side
 
@@ -24,8 +24,14 @@ def _decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
-#: Money and quantities: ``Decimal`` in Python, an exact string in every JSON document.
-Money = Annotated[Decimal, PlainSerializer(_decimal_text, return_type=str, when_used="json")]
+#: Money and quantities: ``Decimal`` in Python, an exact string in every JSON document. The
+#: serialization schema says what ``format(value, "f")`` writes (plain digits, no exponent), so
+#: ``validate`` refuses a "1E+400000000" in a file before anything expands it.
+Money = Annotated[
+    Decimal,
+    PlainSerializer(_decimal_text, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}, mode="serialization"),
+]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 

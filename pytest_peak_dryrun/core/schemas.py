@@ -106,6 +106,16 @@ class IndexRun(BaseModel):
     status: HealthStatus
 
 
+class IndexSeal(BaseModel):
+    """An HMAC of the rest of ``index.json`` under ``PEAK_DRYRUN_AUDIT_KEY`` (only when the key was set)."""
+
+    model_config = _STRICT
+
+    alg: Literal["HMAC-SHA256"]
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$", description="names the key without revealing it")
+    mac: str = Field(pattern=_SHA256, description="HMAC-SHA256 of the index without `seal`, as compact canonical JSON")
+
+
 class IndexDocument(BaseModel):
     """``index.json``: the manifest of a snapshot directory."""
 
@@ -120,6 +130,7 @@ class IndexDocument(BaseModel):
     files: dict[str, Annotated[str, Field(pattern=_SHA256)]] = Field(
         description="sha256 (hex) of every file, keyed by its path relative to the snapshot directory"
     )
+    seal: IndexSeal | None = Field(default=None, description="present when the session was written with the key")
 
 
 class ReportSteps(BaseModel):
@@ -160,12 +171,22 @@ class ReportRailTrip(BaseModel):
     step: int
 
 
+class ReportAudit(BaseModel):
+    model_config = _STRICT
+
+    events: int = Field(ge=0, description="lines of audit.jsonl (and of events.jsonl)")
+    head_sha256: str = Field(
+        pattern=_SHA256,
+        description="sha256 of the last audit line in its unkeyed form (the same with or without a key)",
+    )
+
+
 class ReportDocument(BaseModel):
     """``runs/<run_id>/report.json``: the normalized report a golden file holds.
 
     A suite's ``pytest_dryrun_modify_report`` hook may drop fields or add its own, so only
-    ``schema`` is required and other keys are allowed; the fields the plugin writes keep
-    their types.
+    ``schema`` and ``audit`` (set after the hook) are required and other keys are allowed;
+    the fields the plugin writes keep their types.
     """
 
     model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
@@ -184,6 +205,10 @@ class ReportDocument(BaseModel):
     counters: dict[str, int | float] | None = Field(
         default=None, description='non-zero counter series keyed `name{label="value",...}`'
     )
+    audit: ReportAudit = Field(description="the run's audit chain: every event is pinned by its head")
+    modified_by_hook: Literal[True] | None = Field(
+        default=None, description="present when a pytest_dryrun_modify_report hook changed the report"
+    )
 
 
 class AuditLine(BaseModel):
@@ -192,7 +217,14 @@ class AuditLine(BaseModel):
     model_config = _STRICT
 
     event: Event
-    prev_sha256: str = Field(pattern=_SHA256, description="sha256 of the previous line; 64 zeros on the first")
+    hmac_sha256: str | None = Field(
+        default=None,
+        pattern=_SHA256,
+        description="HMAC-SHA256 of the line without this field, under PEAK_DRYRUN_AUDIT_KEY (only when it was set)",
+    )
+    prev_sha256: str = Field(
+        pattern=_SHA256, description="sha256 of the previous line without hmac_sha256; 64 zeros on the first"
+    )
 
 
 #: Schema name -> (model, what it describes). The name is the file name stem.

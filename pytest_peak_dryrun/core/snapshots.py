@@ -37,6 +37,7 @@ __all__ = [
     "build_metrics",
     "build_report",
     "build_status",
+    "with_audit",
 ]
 
 HEALTH_SCHEMA: Final = "peak-dryrun/health/v1"
@@ -394,6 +395,8 @@ def build_metrics(orch: Orchestrator, collector: MetricsCollector, *, run_id: st
 
 
 def _series_name(name: str, labels: dict[str, str]) -> str:
+    """``name{a="x",b="y"}`` with the labels in the order given: pass the metric's declared order
+    (a document read back from canonical JSON has its label keys sorted instead)."""
     if not labels:
         return name
     inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
@@ -412,7 +415,9 @@ def build_report(health: HealthSnapshot, status: StatusSnapshot, metrics: Metric
             continue
         for sample in family.samples:
             if sample.value:
-                counters[_series_name(family.name, sample.labels)] = sample.value
+                counters[_series_name(family.name, {label: sample.labels[label] for label in family.labels})] = (
+                    sample.value
+                )
     by_state = {state.value: n for state, n in status.orders.by_state.items() if n}
     report = {
         "schema": REPORT_SCHEMA,
@@ -439,3 +444,25 @@ def build_report(health: HealthSnapshot, status: StatusSnapshot, metrics: Metric
     }
     data: dict[str, Any] = to_jsonable(report)
     return data
+
+
+def with_audit(report: dict[str, Any], *, events: int, head_sha256: str, modified_by_hook: bool) -> dict[str, Any]:
+    """``report`` with the run's audit summary, set after any ``pytest_dryrun_modify_report`` hook.
+
+    ``audit.head_sha256`` is the head of the run's audit chain in its unkeyed form (the same
+    with or without ``PEAK_DRYRUN_AUDIT_KEY``), so a golden file pins every event of the run:
+    a history rewritten with the package's own writer has another head and fails the
+    committed golden. It is set after the hook so a hook cannot drop that evidence.
+    ``modified_by_hook`` is present (and true) only when a hook changed the report: then
+    ``peak-dryrun validate`` cannot rebuild the report from the run's documents and says so.
+    The writer and ``validate`` both go through this function, so they cannot disagree.
+    """
+    out = {key: value for key, value in report.items() if key not in _AUDIT_KEYS}
+    out["audit"] = {"events": events, "head_sha256": head_sha256}
+    if modified_by_hook:
+        out["modified_by_hook"] = True
+    return out
+
+
+#: Report keys the plugin sets after the hook (a hook's own values under these names are replaced).
+_AUDIT_KEYS: Final = frozenset({"audit", "modified_by_hook"})

@@ -26,9 +26,10 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
-from .canonical import dumps
+from .audit_chain import audit_key_from_env, audit_key_id, audit_mac
+from .canonical import dumps, dumps_line
 
 __all__ = [
     "INDEX_FILE",
@@ -36,6 +37,7 @@ __all__ = [
     "SESSION_FILES",
     "atomic_write_text",
     "build_index",
+    "index_seal",
     "read_run_documents",
     "remove_stale_runs",
     "render_session_files",
@@ -245,11 +247,38 @@ def build_index(
     }
 
 
-def write_session(out_dir: Path, run_ids: Sequence[str], *, problems: Sequence[str] = ()) -> Path:
+SEAL_ALGORITHM: Final = "HMAC-SHA256"
+
+
+def index_seal(index: Mapping[str, Any], key: bytes) -> dict[str, str]:
+    """The ``seal`` of ``index.json``: an HMAC of the rest of the index under the audit key.
+
+    The index lists the sha256 of every file and every run, so with the key a verifier
+    sees any change anywhere under DIR (an edited file whose sha256 was updated, a deleted
+    run with the index rebuilt by the package's own writer, lines cut off the end of an
+    audit log) without trusting anything an attacker could recompute.
+    """
+    body = {name: value for name, value in index.items() if name != "seal"}
+    return {
+        "alg": SEAL_ALGORITHM,
+        "key_id": audit_key_id(key),
+        "mac": audit_mac(key, dumps_line(body).encode("utf-8")),
+    }
+
+
+def write_session(
+    out_dir: Path,
+    run_ids: Sequence[str],
+    *,
+    problems: Sequence[str] = (),
+    audit_key: bytes | Literal["env"] | None = "env",
+) -> Path:
     """Write the session files for ``run_ids`` (read back from disk) and the index.
 
     ``problems`` (for example a crashed xdist worker) are recorded in the index and mark the
-    session incomplete instead of passing a partial session off as complete.
+    session incomplete instead of passing a partial session off as complete. With an
+    ``audit_key`` (default: ``PEAK_DRYRUN_AUDIT_KEY``) the index carries a ``seal``
+    (:func:`index_seal`).
     """
     summary, runs, texts = render_session_files(out_dir, run_ids, problems=problems)
     for name in SESSION_FILES:
@@ -262,5 +291,9 @@ def write_session(out_dir: Path, run_ids: Sequence[str], *, problems: Sequence[s
             path = run_dir(out_dir, run_id) / name
             if path.exists():
                 files[f"{RUNS_DIR}/{run_id}/{name}"] = sha256_file(path)
-    write_json(out_dir / INDEX_FILE, build_index(summary, runs, files, problems=problems))
+    index = build_index(summary, runs, files, problems=problems)
+    key = audit_key_from_env() if audit_key == "env" else audit_key
+    if key is not None:
+        index["seal"] = index_seal(index, key)
+    write_json(out_dir / INDEX_FILE, index)
     return out_dir / STATUS_MD_FILE

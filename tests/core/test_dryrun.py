@@ -12,6 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from pytest_peak_dryrun.core.broker import MockBroker
+from pytest_peak_dryrun.core.canonical import dumps
 from pytest_peak_dryrun.core.clock import SimClock
 from pytest_peak_dryrun.core.dryrun import make_run_id, run_scenario
 from pytest_peak_dryrun.core.events import EventRecord
@@ -108,11 +109,14 @@ def test_listeners_and_report_hook() -> None:
 
 
 def test_report_hook_output_is_what_is_written(tmp_path: Path) -> None:
+    """What the hook returns, plus the audit block set after it and the mark that a hook changed it."""
     result = run_scenario(
         builtin_scenario("happy_path"), out_dir=tmp_path, report_hook=lambda r: {"only": r["final_state"]}
     )
-    assert (tmp_path / "runs" / "happy_path" / "report.json").read_text() == '{\n  "only": "STOPPED"\n}\n'
-    assert result.report == {"only": "STOPPED"}
+    audit = {"events": result.orchestrator.stream.seq, "head_sha256": result.report["audit"]["head_sha256"]}
+    assert result.report == {"only": "STOPPED", "audit": audit, "modified_by_hook": True}
+    assert (tmp_path / "runs" / "happy_path" / "report.json").read_text() == dumps(result.report)
+    assert result.report["audit"] == run_scenario(builtin_scenario("happy_path")).report["audit"]
 
 
 def test_steps_override() -> None:

@@ -181,7 +181,8 @@ def test_audit_chain_verifies() -> None:
     assert lines[0].startswith('{"event":{"kind":"order_place","payload":{"order_id":"O-0","qty":"0"},"run_id"')
 
 
-def test_audit_head_is_the_hash_of_the_last_line() -> None:
+def test_audit_head_is_the_hash_of_the_last_line_without_its_run_id() -> None:
+    """The run id is left out of what is hashed, so two runs that behave the same share a head."""
     import hashlib
 
     stream, _ = stream_with_buffer()
@@ -191,9 +192,15 @@ def test_audit_head_is_the_hash_of_the_last_line() -> None:
     stream.emit("a", {})
     stream.emit("b", {})
     lines = list(audit.lines())
-    assert audit.head == hashlib.sha256(lines[-1].encode()).hexdigest()
-    assert json.loads(lines[1])["prev_sha256"] == hashlib.sha256(lines[0].encode()).hexdigest()
+    assert '"run_id":"run-1",' in lines[-1]
+    chained = [line.replace('"run_id":"run-1",', "") for line in lines]
+    assert audit.head == hashlib.sha256(chained[-1].encode()).hexdigest()
+    assert json.loads(lines[1])["prev_sha256"] == hashlib.sha256(chained[0].encode()).hexdigest()
     assert audit.last_seq == 2
+    other = AuditLog("another-run")
+    for event in (EventRecord(1, 1_000, "a", {}), EventRecord(2, 1_000, "b", {})):
+        other.append(event)
+    assert other.head == audit.head
 
 
 def test_a_modified_line_is_detected() -> None:

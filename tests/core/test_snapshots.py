@@ -126,6 +126,7 @@ def test_report_holds_only_non_zero_counters() -> None:
         "reconcile",
         "rail_trips",
         "counters",
+        "audit",
     }
     assert "run_id" not in report
     assert all(v for v in report["counters"].values())
