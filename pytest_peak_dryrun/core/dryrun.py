@@ -8,13 +8,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .broker import Broker, MockBroker
+from .canonical import dumps_line
 from .clock import SimClock
 from .events import AuditLog, EventBuffer, EventListener, EventRecord, EventStream, JsonlFile, Redactor
 from .metrics import MetricsCollector
@@ -131,6 +133,22 @@ class DryRunResult:
         return f"DryRunResult(run_id={self.run_id!r}, state={self.state.value}, health={self.health.status.value})"
 
 
+_Doc = TypeVar("_Doc", HealthSnapshot, StatusSnapshot, MetricsSnapshot)
+
+
+def _redacted(document: _Doc, redactor: Redactor) -> _Doc:
+    """The net under the event stream's redaction, for text that never was an event.
+
+    Health reasons, preflight and rail-trip details are built from the orchestrator's own
+    state (a broker's class name, an exception's text); a registered secret in any string of
+    a run document is masked here, before the document is returned, written or rendered.
+    """
+    # One scan of pydantic's (Rust) JSON text first: documents hold no secret in the common case.
+    if not redactor.secrets or not redactor.contains_secret(document.model_dump_json()):
+        return document
+    return type(document).model_validate(redactor.redact_data(document.to_json_data()))
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -191,12 +209,17 @@ def run_scenario(
             orch.run(run_steps)
             orch.stop()
         preflight = [PreflightCheck(check=name, ok=ok, detail=detail) for name, ok, detail in orch.preflight_results]
-        health = build_health(orch, collector, run_id=run_id)
-        status = build_status(orch, run_id=run_id, last_events=last, preflight=preflight, activity=activity)
-        metrics = build_metrics(orch, collector, run_id=run_id)
+        redactor = stream.redactor
+        health = _redacted(build_health(orch, collector, run_id=run_id), redactor)
+        status = _redacted(
+            build_status(orch, run_id=run_id, last_events=last, preflight=preflight, activity=activity), redactor
+        )
+        metrics = _redacted(build_metrics(orch, collector, run_id=run_id), redactor)
         report = build_report(health, status, metrics)
         if report_hook is not None:
             report = report_hook(report)
+        if redactor.secrets and redactor.contains_secret(dumps_line(report)):
+            report = redactor.redact_data(report)
         if rdir is not None:
             write_json(rdir / "health.json", health.to_json_data())
             write_json(rdir / "status.json", status.to_json_data())
@@ -208,6 +231,8 @@ def run_scenario(
         if rdir is not None:
             for name in ("health.json", "status.json", "metrics.json", "report.json"):
                 (rdir / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # only when empty: an interrupted run leaves nothing
+                rdir.rmdir()
         raise
     return DryRunResult(
         run_id=run_id,
