@@ -226,7 +226,8 @@ def run_scenario(
             write_json(rdir / "metrics.json", metrics.to_json_data())
             write_json(rdir / "report.json", report)
             audit.close()
-    except BaseException:
+    except BaseException as exc:
+        stream.redactor.redact_exception(exc)  # its text reaches tracebacks and CI logs
         audit.abort()
         if rdir is not None:
             for name in ("health.json", "status.json", "metrics.json", "report.json"):

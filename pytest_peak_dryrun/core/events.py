@@ -93,6 +93,7 @@ _FLAT: Final = frozenset({str, int, bool, float, Decimal, type(None)})
 #: make the artifacts unreadable (and any short value is a poor secret anyway).
 MIN_SECRET_LENGTH: Final = 4
 _CLEAN_MAX_LENGTH: Final = 64
+_OS_ERROR_TEXT: Final = ("strerror", "filename", "filename2")
 _CLEAN_MAX_ENTRIES: Final = 4096
 
 
@@ -185,6 +186,31 @@ class Redactor:
             position = span_end
         out.append(text[position:])
         return "".join(out)
+
+    def redact_exception(self, exc: BaseException) -> None:
+        """Mask registered secrets in the text of ``exc`` and of its causes, in place.
+
+        For an error that leaves a run (an adapter raising ``RuntimeError(f"... {key}")``):
+        its message ends up in a traceback, a JUnit XML file or a CI log. The ``args`` an
+        exception's text is built from are rewritten; its type and traceback stay.
+        """
+        search = self._search
+        pending: list[BaseException | None] = [exc]
+        seen: list[BaseException] = []
+        while pending:
+            current = pending.pop()
+            if current is None or any(current is done for done in seen):
+                continue
+            seen.append(current)
+            if search is not None and any(isinstance(arg, str) and search(arg) for arg in current.args):
+                current.args = tuple(self.redact_text(a) if isinstance(a, str) else a for a in current.args)
+            # Text kept beside args: OSError's strerror/filename, a broker error's ``reason``.
+            names = [*getattr(current, "__dict__", {}), *(_OS_ERROR_TEXT if isinstance(current, OSError) else ())]
+            for name in names:
+                value = getattr(current, name, None)
+                if isinstance(value, str) and search is not None and search(value):
+                    setattr(current, name, self.redact_text(value))
+            pending += (current.__cause__, current.__context__)
 
     def redact(self, payload: dict[str, Any]) -> dict[str, Any]:
         """``payload`` made safe to write anywhere (``payload`` itself when nothing is masked).

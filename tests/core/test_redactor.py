@@ -9,6 +9,7 @@ import subprocess
 import sys
 from decimal import Decimal
 
+from pytest_peak_dryrun.core.errors import OrderRejectedError
 from pytest_peak_dryrun.core.events import Redactor
 
 
@@ -96,3 +97,16 @@ def test_the_pattern_is_the_same_in_any_process() -> None:
         for seed in ("0", "1", "2")
     }
     assert outputs == {"('cccccc', 'aaaa', 'bbbb', 'dddd')\n"}
+
+
+def test_redact_exception_rewrites_args_attributes_and_causes_in_place() -> None:
+    redactor = Redactor(("sk-live-0123456789",))
+    rejected = OrderRejectedError("venue said no to sk-live-0123456789", reason="key sk-live-0123456789 revoked")
+    outer = RuntimeError("wrapped", 42)
+    outer.__cause__ = rejected
+    rejected.__context__ = outer  # a cycle must not loop forever
+    redactor.redact_exception(outer)
+    assert outer.args == ("wrapped", 42)
+    assert str(rejected) == "venue said no to [REDACTED]"
+    assert rejected.reason == "key [REDACTED] revoked"
+    Redactor().redact_exception(outer)  # nothing registered: nothing to do

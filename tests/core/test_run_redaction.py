@@ -7,8 +7,11 @@ orchestrator's own state) and the session files written at the end are covered t
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 from pytest_peak_dryrun.core.broker import MockBroker
 from pytest_peak_dryrun.core.clock import SimClock
@@ -130,3 +133,22 @@ def test_without_secrets_the_documents_are_the_same_objects(tmp_path: Path) -> N
     masked = run_scenario(_scenario(), broker=None, redactor=Redactor(("not-in-this-run",)))
     assert plain.report == masked.report
     assert plain.status == masked.status
+
+
+class CrashingAdapter(EchoingAdapter):
+    def place_order(self, request: OrderRequest, *, idempotency_key: str) -> str:
+        try:
+            raise OSError(111, f"connect to venue with {SECRET} refused")
+        except OSError as cause:
+            raise RuntimeError(f"session for {SECRET} lost") from cause
+
+
+def test_an_error_leaving_the_run_has_the_secret_masked(tmp_path: Path) -> None:
+    scenario = _scenario()
+    broker = CrashingAdapter(MockBroker(scenario.broker_config(), clock=SimClock()))
+    with pytest.raises(RuntimeError) as info:
+        run_scenario(scenario, broker=broker, out_dir=tmp_path, redactor=Redactor((SECRET,)))
+    assert str(info.value) == f"session for {MASK} lost"
+    assert str(info.value.__cause__) == f"[Errno 111] connect to venue with {MASK} refused"
+    assert SECRET not in "".join(traceback.format_exception(info.value))
+    assert _files_holding(tmp_path, SECRET) == []

@@ -232,3 +232,27 @@ def test_workers_mask_too(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyP
     out = pytester.path / "out"
     assert _holding(out, SECRET) == []
     assert len(_holding(out, f"api key {MASK} is not authorised")) >= 4
+
+
+def test_an_error_that_ends_the_run_has_the_key_masked(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BROKER_API_KEY", SECRET)
+    crash = """
+
+def pytest_dryrun_make_broker(config, scenario, clock):
+    adapter = EchoingAdapter(MockBroker(scenario.broker_config(), clock=clock), os.environ["BROKER_API_KEY"])
+
+    def place_order(request, *, idempotency_key):
+        raise RuntimeError(f"venue session for {adapter.key} lost")
+
+    adapter.place_order = place_order
+    return adapter
+"""
+    _conftest(pytester, var="BROKER_API_KEY", extra=crash)
+    pytester.makepyfile(test_secret=TEST_FILE)
+    result = pytester.runpytest("--dryrun-snapshot=out", "--junitxml=junit.xml")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["E *RuntimeError: venue session for [[]REDACTED[]] lost"])
+    assert SECRET not in result.stdout.str()
+    assert _holding(pytester.path, SECRET) == []  # junit.xml and DIR included
