@@ -56,10 +56,12 @@ exit status:
 
 _SERVE_EPILOG = """\
 routes (GET and HEAD; any other method is 405, any other path 404):
-  /health   dryrun_health_snapshot.json (application/json)
+  /health   dryrun_health_snapshot.json (application/json): 200 when the session is
+            ok or degraded, 503 when it failed or is incomplete (a probe's answer)
   /status   dryrun_status_snapshot.json (application/json)
   /metrics  dryrun_metrics.prom (text/plain; version=0.0.4)
-Files are read at request time; nothing polls or watches them. Stop with Ctrl-C.
+Files are read at request time; nothing polls or watches them. 4 worker threads
+serve the connections; a connection silent for 5 s is closed. Stop with Ctrl-C.
 """
 
 

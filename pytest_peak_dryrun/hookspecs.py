@@ -9,6 +9,7 @@ hook`` for every conftest that implements one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,4 +90,24 @@ def pytest_dryrun_snapshots_written(config: pytest.Config, out_dir: Path, files:
         @pytest.hookimpl(optionalhook=True)
         def pytest_dryrun_snapshots_written(config, out_dir, files):
             print("report:", out_dir / "dryrun_status_snapshot.md")
+    """
+
+
+def pytest_dryrun_secrets(config: pytest.Config) -> Iterable[str] | None:
+    """Register secret values: each is masked in every event, document and file of the session.
+
+    Called once per process (lazily, before the first dry run, so every conftest is
+    registered), and the values of every implementation are used (not ``firstresult``).
+    Return an iterable of strings (a single string counts as one value) or ``None``. Use it
+    for secrets your adapter reads from somewhere other than an environment variable (a
+    vault, a config file); a broker may echo them back in an error text, which would
+    otherwise reach ``events.jsonl``. Values shorter than 4 characters are not used (a
+    warning says so). Mark the implementation optional, so a run with
+    ``-p no:peak_dryrun`` does not fail on an unknown hook.
+
+    Example::
+
+        @pytest.hookimpl(optionalhook=True)
+        def pytest_dryrun_secrets(config):
+            return [read_vault("broker/api-key")]
     """

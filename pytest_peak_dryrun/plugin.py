@@ -38,10 +38,18 @@ DEFAULT_MAX_STEPS = 1_000_000
 
 
 def _seed(value: str) -> int:
+    digits = value.strip().lstrip("+-")
+    if len(digits) > 19:  # int() of a 5000-digit string is a ValueError of its own; say the limit
+        raise argparse.ArgumentTypeError(
+            f"--dryrun-seed expects an integer between -2**63 and 2**63-1, got one of {len(digits)} digits"
+        )
     try:
-        return int(value, 10)
+        seed = int(value, 10)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--dryrun-seed expects an integer such as 42, got {value!r}") from None
+    if not -(2**63) <= seed < 2**63:
+        raise argparse.ArgumentTypeError(f"--dryrun-seed expects an integer between -2**63 and 2**63-1, got {seed}")
+    return seed
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -68,6 +76,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "the NO-LIVE guard (default false).",
         type="bool",
         default=False,
+    )
+    parser.addini(
+        "dryrun_secret_env",
+        "names of environment variables whose values are secrets: masked in every event, document and "
+        "file (variables named like *KEY*, *SECRET*, *TOKEN*, *PASSWORD* are masked by default).",
+        type="args",
+        default=[],
     )
     parser.addini(
         "dryrun_max_steps",
@@ -104,6 +119,26 @@ def _snapshot_dir(config: pytest.Config) -> Path | None:
     return path
 
 
+def _inspect_snapshot_dir(config: pytest.Config, path: Path | None) -> Any:
+    """What an earlier session left in DIR; a file we did not write is a usage error.
+
+    Controller or serial session only: xdist workers start after it has prepared DIR.
+    Reads only; the cleaning happens in ``pytest_sessionstart`` (not for ``--help``).
+    """
+    if path is None or hasattr(config, "workerinput"):
+        return None
+    from .core.snapshot_dir import describe_foreign, inspect_snapshot_dir
+
+    plan = inspect_snapshot_dir(path)
+    if plan.foreign:
+        raise pytest.UsageError(
+            f"--dryrun-snapshot: {path} holds files pytest-peak-dryrun did not write "
+            f"({describe_foreign(plan)}); it never deletes them. Pass a new or empty directory, "
+            "or one that only earlier dry-run sessions wrote to"
+        )
+    return plan
+
+
 def _probe_writable(path: Path) -> None:
     """Fail now, before any test runs, rather than after the first dry run."""
     import os
@@ -130,11 +165,13 @@ def _max_steps(config: pytest.Config) -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
+    out_dir = _snapshot_dir(config)
     config.stash[SESSION_KEY] = DryRunSession(
         config=config,
-        out_dir=_snapshot_dir(config),
+        out_dir=out_dir,
         seed=config.getoption("dryrun_seed"),
         max_steps=_max_steps(config),
+        dir_plan=_inspect_snapshot_dir(config, out_dir),
     )
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "peak_dryrun_xdist")
@@ -228,6 +265,14 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
                 )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # tryfirst: before pytest-xdist starts its workers (its own sessionstart is trylast).
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is not None:
+        state.begin()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(SESSION_KEY, None)
     if state is None:
@@ -294,6 +339,24 @@ def dryrun_network_guard(request: pytest.FixtureRequest) -> Any:
             dryrun_network_guard.acknowledge()
     """
     return _guard(request.node)
+
+
+@pytest.fixture
+def dryrun_secrets(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """More secret values for this test's dry runs, on top of the session's registry.
+
+    The session already masks the values of the ini ``dryrun_secret_env`` variables, of
+    the ``pytest_dryrun_secrets`` hook and of environment variables named like ``*KEY*``,
+    ``*SECRET*``, ``*TOKEN*``, ``*PASSWORD*``. Override this fixture for secrets that only
+    a fixture knows (a per-test credential); ``dryrun``, ``run_dryrun`` and ``orchestrator``
+    mask them in every event, document and file::
+
+        @pytest.fixture
+        def dryrun_secrets(paper_account):
+            return (paper_account.api_key,)
+    """
+    _guard(request.node)
+    return ()
 
 
 @pytest.fixture
@@ -419,6 +482,7 @@ def orchestrator(
     dryrun_config: DryRunConfig,
     metrics_collector: MetricsCollector,
     audit_log: AuditLog,
+    dryrun_secrets: tuple[str, ...],
 ) -> Orchestrator:
     """An Orchestrator for the test's scenario, not yet started: drive it yourself.
 
@@ -436,9 +500,10 @@ def orchestrator(
     from .core.events import EventStream
     from .core.orchestrator import Orchestrator
     from .harness.fixtures import fixture_broker_clock
+    from .harness.secrets import redactor_for
 
     clock = fixture_broker_clock(request.node, mock_broker, sim_clock)
-    stream = EventStream(audit_log.run_id, clock)
+    stream = EventStream(audit_log.run_id, clock, redactor=redactor_for(request.config, dryrun_secrets))
     stream.subscribe(metrics_collector.on_event)
     stream.subscribe(audit_log)
     return Orchestrator(
@@ -453,7 +518,10 @@ def orchestrator(
 
 @pytest.fixture
 def run_dryrun(
-    request: pytest.FixtureRequest, dryrun_config: DryRunConfig, dryrun_scenario: Scenario
+    request: pytest.FixtureRequest,
+    dryrun_config: DryRunConfig,
+    dryrun_scenario: Scenario,
+    dryrun_secrets: tuple[str, ...],
 ) -> Callable[..., DryRunResult]:
     """Factory: ``run_dryrun(scenario=..., seed=..., steps=..., broker=...)`` runs one dry run.
 
@@ -467,8 +535,14 @@ def run_dryrun(
     """
     _guard(request.node)
     from .harness.fixtures import DryRunFactory
+    from .harness.secrets import redactor_for
 
-    return DryRunFactory(request, dryrun_config=dryrun_config, scenario=dryrun_scenario)
+    return DryRunFactory(
+        request,
+        dryrun_config=dryrun_config,
+        scenario=dryrun_scenario,
+        redactor=redactor_for(request.config, dryrun_secrets),
+    )
 
 
 @pytest.fixture

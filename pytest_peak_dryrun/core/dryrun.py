@@ -8,16 +8,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import re
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .audit_chain import audit_key_from_env
 from .broker import Broker, MockBroker
+from .canonical import dumps_line
 from .clock import SimClock, run_clock
 from .events import AuditLog, EventBuffer, EventListener, EventRecord, EventStream, JsonlFile, Redactor
 from .metrics import MetricsCollector
@@ -152,6 +154,22 @@ class DryRunResult:
         return f"DryRunResult(run_id={self.run_id!r}, state={self.state.value}, health={self.health.status.value})"
 
 
+_Doc = TypeVar("_Doc", HealthSnapshot, StatusSnapshot, MetricsSnapshot)
+
+
+def _redacted(document: _Doc, redactor: Redactor) -> _Doc:
+    """The net under the event stream's redaction, for text that never was an event.
+
+    Health reasons, preflight and rail-trip details are built from the orchestrator's own
+    state (a broker's class name, an exception's text); a registered secret in any string of
+    a run document is masked here, before the document is returned, written or rendered.
+    """
+    # One scan of pydantic's (Rust) JSON text first: documents hold no secret in the common case.
+    if not redactor.secrets or not redactor.contains_secret(document.model_dump_json()):
+        return document
+    return type(document).model_validate(redactor.redact_data(document.to_json_data()))
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -219,15 +237,20 @@ def run_scenario(
             orch.run(run_steps)
             orch.stop()
         preflight = [PreflightCheck(check=name, ok=ok, detail=detail) for name, ok, detail in orch.preflight_results]
-        health = build_health(orch, collector, run_id=run_id)
-        status = build_status(orch, run_id=run_id, last_events=last, preflight=preflight, activity=activity)
-        metrics = build_metrics(orch, collector, run_id=run_id)
+        redactor = stream.redactor
+        health = _redacted(build_health(orch, collector, run_id=run_id), redactor)
+        status = _redacted(
+            build_status(orch, run_id=run_id, last_events=last, preflight=preflight, activity=activity), redactor
+        )
+        metrics = _redacted(build_metrics(orch, collector, run_id=run_id), redactor)
         report = build_report(health, status, metrics)
         modified = False
         if report_hook is not None:
             built = copy.deepcopy(report)
             report = report_hook(report)
             modified = report != built
+        if redactor.secrets and redactor.contains_secret(dumps_line(report)):
+            report = redactor.redact_data(report)  # a hook may have added text the documents never held
         report = with_audit(report, events=audit.count, head_sha256=audit.head, modified_by_hook=modified)
         if rdir is not None:
             write_json(rdir / "health.json", health.to_json_data())
@@ -235,11 +258,14 @@ def run_scenario(
             write_json(rdir / "metrics.json", metrics.to_json_data())
             write_json(rdir / "report.json", report)
             audit.close()
-    except BaseException:
+    except BaseException as exc:
+        stream.redactor.redact_exception(exc)  # its text reaches tracebacks and CI logs
         audit.abort()
         if rdir is not None:
             for name in ("health.json", "status.json", "metrics.json", "report.json"):
                 (rdir / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # only when empty: an interrupted run leaves nothing
+                rdir.rmdir()
         raise
     return DryRunResult(
         run_id=run_id,

@@ -8,6 +8,7 @@ problem, because the person reading them is editing that file.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .broker import BrokerBehaviour, MockBrokerConfig
 from .faults import FaultRate, FaultRule
+from .input_bounds import DecimalShape, bound_problems, decimal_shape, format_loc, json_decimal, json_int, parse_failure
 from .model import Money, OrderRequest
 from .orders import OrderType, Side
 from .rails import RailLimits
@@ -178,6 +180,16 @@ class Scenario(BaseModel):
     starting_cash: Money = Decimal("1000000")
     metadata: dict[str, str] = Field(default_factory=dict, description="free-form; never written to any artifact")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        # Before any field is validated: a 5000-digit seed or "1E+400000000" must end here,
+        # as one line, not as a traceback from int(), repr() or decimal arithmetic later.
+        problems = bound_problems(data, _scenario_decimals())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return data
+
     @field_validator("instruments")
     @classmethod
     def _symbols(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
@@ -220,8 +232,9 @@ class Scenario(BaseModel):
         Fewer ``steps`` than the scenario has means "the first ``steps`` steps of it":
         intents, cancels and faults scheduled later are dropped rather than refused.
         """
+        changes = {k: v for k, v in changes.items() if v is not None}
         data = self.model_dump()
-        data.update({k: v for k, v in changes.items() if v is not None})
+        data.update(changes)
         steps = changes.get("steps")
         if isinstance(steps, int) and steps < self.steps:
             kept = [o for o in data["orders"] if o["step"] <= steps]
@@ -271,6 +284,12 @@ class Scenario(BaseModel):
             yield step, places, cancels
 
 
+@functools.cache
+def _scenario_decimals() -> DecimalShape | None:
+    """Where a scenario's money and quantities are, from the models' own annotations."""
+    return decimal_shape(Scenario)
+
+
 def _generated_request(
     gen: OrderGenerator, rng: random.Random, symbols: list[str], prices: Mapping[str, Decimal], tick: Decimal
 ) -> OrderRequest:
@@ -296,16 +315,6 @@ def _generated_request(
     return OrderRequest(instrument=symbol, side=side, qty=qty, tif_steps=gen.tif_steps)
 
 
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def parse_scenario(data: Any, *, source: str) -> Scenario:
     """Validate ``data`` (already parsed TOML/JSON) into a Scenario or raise ScenarioError."""
     if not isinstance(data, dict):
@@ -315,7 +324,7 @@ def parse_scenario(data: Any, *, source: str) -> Scenario:
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
-            loc = _format_loc(tuple(err["loc"]))
+            loc = format_loc(tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field"
@@ -332,20 +341,26 @@ def load_scenario(path: str | Path) -> Scenario:
     except OSError as exc:
         raise ScenarioError(source, [f"cannot read file: {exc.strerror or exc}"]) from None
     suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ScenarioError(source, [f"unsupported file type {suffix!r}; use .toml or .json"])
     try:
         text = raw.decode("utf-8")
-        if suffix == ".toml":
-            data: Any = tomllib.loads(text)
-        elif suffix == ".json":
-            data = json.loads(text, parse_float=Decimal)
-        else:
-            raise ScenarioError(source, [f"unsupported file type {suffix!r}; use .toml or .json"])
     except UnicodeDecodeError as exc:
         raise ScenarioError(source, [f"not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    try:
+        if suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        else:
+            data = json.loads(text, parse_float=json_decimal, parse_int=json_int)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, [f"malformed TOML: {exc}"]) from None
     except json.JSONDecodeError as exc:
         raise ScenarioError(source, [f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
+    except (RecursionError, ValueError) as exc:
+        # The parser gave up on its own (nesting past the recursion limit, an integer past
+        # Python's int-to-text limit): locate it in the text instead.
+        problem = parse_failure(text, suffix, exc)
+        raise ScenarioError(source, [problem]) from None
     return parse_scenario(data, source=source)
 
 

@@ -22,26 +22,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from .audit_chain import audit_key_from_env, audit_key_id, audit_mac
 from .canonical import dumps, dumps_line
 
+if TYPE_CHECKING:
+    from .events import Redactor
+
 __all__ = [
     "INDEX_FILE",
+    "INDEX_SCHEMA",
+    "RUNS_DIR",
     "RUN_FILES",
     "SESSION_FILES",
     "atomic_write_text",
     "build_index",
     "index_seal",
     "read_run_documents",
-    "remove_stale_runs",
     "render_session_files",
     "run_dir",
+    "session_summary",
     "sha256_file",
     "write_json",
     "write_session",
@@ -107,22 +111,6 @@ def read_run_documents(out_dir: Path, run_id: str) -> dict[str, Any]:
     return docs
 
 
-def remove_stale_runs(out_dir: Path, keep: Iterable[str]) -> list[str]:
-    """Remove run directories of earlier sessions (only ones that hold our files)."""
-    runs = out_dir / RUNS_DIR
-    if not runs.is_dir():
-        return []
-    keep = set(keep)
-    removed = []
-    for child in sorted(runs.iterdir()):
-        if child.name in keep or not child.is_dir():
-            continue
-        if (child / "health.json").exists() or (child / "events.jsonl").exists() or not any(child.iterdir()):
-            shutil.rmtree(child)
-            removed.append(child.name)
-    return removed
-
-
 def _worst(statuses: Iterable[str]) -> str:
     return max(statuses, key=lambda s: _STATUS_RANK.get(s, 3), default="ok")
 
@@ -168,6 +156,19 @@ def _totals(families: Sequence[Mapping[str, Any]]) -> dict[str, int | float]:
     return dict(sorted(totals.items()))
 
 
+def session_summary(runs: Mapping[str, Mapping[str, Any]], *, problems: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``session`` roll-up of the run documents ``runs`` (by run id)."""
+    statuses = [docs["health"]["status"] for docs in runs.values()]
+    states = [docs["health"]["orchestrator_state"] for docs in runs.values()]
+    return {
+        "runs": len(runs),
+        "status": _worst(statuses) if not problems else "failed",
+        "by_status": _count(statuses),
+        "by_state": _count(states),
+        "complete": not problems,
+    }
+
+
 def render_session_files(
     out_dir: Path, run_ids: Sequence[str], *, problems: Sequence[str] = ()
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, str]]:
@@ -183,15 +184,7 @@ def render_session_files(
 
     ids = sorted(set(run_ids))
     runs = {run_id: read_run_documents(out_dir, run_id) for run_id in ids}
-    statuses = [docs["health"]["status"] for docs in runs.values()]
-    states = [docs["health"]["orchestrator_state"] for docs in runs.values()]
-    summary = {
-        "runs": len(ids),
-        "status": _worst(statuses) if not problems else "failed",
-        "by_status": _count(statuses),
-        "by_state": _count(states),
-        "complete": not problems,
-    }
+    summary = session_summary(runs, problems=problems)
     families = session_metric_families(runs)
     # Counted while each run happened (snapshots.StepActivity): no events.jsonl is read back.
     activity = {run_id: docs["status"].get("activity", []) for run_id, docs in runs.items()}
@@ -272,17 +265,24 @@ def write_session(
     *,
     problems: Sequence[str] = (),
     audit_key: bytes | Literal["env"] | None = "env",
+    redactor: Redactor | None = None,
 ) -> Path:
     """Write the session files for ``run_ids`` (read back from disk) and the index.
 
     ``problems`` (for example a crashed xdist worker) are recorded in the index and mark the
     session incomplete instead of passing a partial session off as complete. With an
     ``audit_key`` (default: ``PEAK_DRYRUN_AUDIT_KEY``) the index carries a ``seal``
-    (:func:`index_seal`).
+    (:func:`index_seal`). ``redactor`` is the last net before the files the session writes
+    at its end: the run documents they are built from were redacted when the runs wrote
+    them, but a problem's text (a worker's error) was not, and nothing of a registered
+    secret may reach a file.
     """
+    if redactor is not None:
+        problems = [redactor.redact_text(problem) for problem in problems]
     summary, runs, texts = render_session_files(out_dir, run_ids, problems=problems)
     for name in SESSION_FILES:
-        atomic_write_text(out_dir / name, texts[name])
+        text = texts[name] if redactor is None else redactor.redact_text(texts[name])
+        atomic_write_text(out_dir / name, text)
     files: dict[str, str] = {}
     for name in SESSION_FILES:
         files[name] = sha256_file(out_dir / name)

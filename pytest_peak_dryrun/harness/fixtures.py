@@ -19,9 +19,11 @@ from ..core.broker import Broker, MockBroker
 from ..core.clock import SimClock
 from ..core.dryrun import DryRunResult, run_scenario
 from ..core.errors import BrokerContractError
-from ..core.events import EventListener, EventRecord
+from ..core.events import EventListener, EventRecord, Redactor
+from ..core.input_bounds import INT_MAX, INT_MIN, describe_int
 from ..core.orchestrator import DryRunConfig
-from ..core.scenario import Scenario, ScenarioError, builtin_scenario, load_scenario
+from ..core.scenario import MAX_STEPS, Scenario, ScenarioError, builtin_scenario, load_scenario
+from .secrets import redactor_for
 from .session import RUNS_KEY, SESSION_KEY, DryRunSession
 
 __all__ = [
@@ -58,6 +60,13 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _shown(value: object) -> str:
+    """``repr`` of a marker argument, except for an integer too long to print (5000 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(10**30) < value < 10**30:
+        return f"<integer {describe_int(value)}>"
+    return repr(value)
+
+
 def marker_args(item: pytest.Item) -> MarkerArgs:
     """Validate the ``dryrun`` marker of ``item`` (the closest one wins)."""
     __tracebackhide__ = True
@@ -89,9 +98,13 @@ def marker_args(item: pytest.Item) -> MarkerArgs:
     seed = kwargs.get("seed")
     if seed is not None and not _is_int(seed):
         _fail(item.nodeid, f"seed={seed!r}", f"seed must be an integer, not {type(seed).__name__}")
+    if seed is not None and not INT_MIN <= seed <= INT_MAX:
+        _fail(item.nodeid, f"seed={_shown(seed)}", "seed must be an integer in -2**63 .. 2**63-1")
     steps = kwargs.get("steps")
     if steps is not None and (not _is_int(steps) or steps < 0):
-        _fail(item.nodeid, f"steps={steps!r}", "steps must be an integer >= 0")
+        _fail(item.nodeid, f"steps={_shown(steps)}", "steps must be an integer >= 0")
+    if steps is not None and steps > MAX_STEPS:
+        _fail(item.nodeid, f"steps={_shown(steps)}", f"steps must be an integer in 0 .. {MAX_STEPS}")
     return MarkerArgs(scenario=scenario, seed=seed, steps=steps)
 
 
@@ -116,7 +129,7 @@ def resolve_scenario(
     if steps is not None and steps > session.max_steps:
         raise ScenarioError(
             f"scenario {scenario.name!r}",
-            [f"steps: {steps} is above the configured bound {session.max_steps} (ini dryrun_max_steps)"],
+            [f"steps: {describe_int(steps)} is above the configured bound {session.max_steps} (ini dryrun_max_steps)"],
         )
     return scenario.with_overrides(seed=seed, steps=steps) if seed is not None or steps is not None else scenario
 
@@ -162,13 +175,17 @@ def execute_dryrun(
     broker: Broker | None,
     dryrun_config: DryRunConfig,
     clock: SimClock | None = None,
+    redactor: Redactor | None = None,
 ) -> DryRunResult:
     """Run one dry run for a test item: hooks, run id, files under DIR, session record.
 
     ``clock`` is the run's clock when the caller knows it (the one handed to the hook);
-    otherwise the run adopts the broker's ``.clock``.
+    otherwise the run adopts the broker's ``.clock``. ``redactor`` defaults to the
+    session's secrets registry (``harness.secrets``).
     """
     session = config.stash[SESSION_KEY]
+    if redactor is None:
+        redactor = redactor_for(config)
     run_id = session.next_run_id(node.nodeid)
     if broker is None:
         clock = SimClock()
@@ -188,6 +205,7 @@ def execute_dryrun(
             out_dir=session.out_dir,
             listeners=_listeners(config, node, run_id),
             report_hook=modify,
+            redactor=redactor,
         )
     except BrokerContractError as exc:
         contract_error: BrokerContractError | None = exc
@@ -211,8 +229,16 @@ class DryRunFactory:
     deep copy of the overriding object taken before its first use.
     """
 
-    def __init__(self, request: pytest.FixtureRequest, *, dryrun_config: DryRunConfig, scenario: Scenario) -> None:
+    def __init__(
+        self,
+        request: pytest.FixtureRequest,
+        *,
+        dryrun_config: DryRunConfig,
+        scenario: Scenario,
+        redactor: Redactor | None = None,
+    ) -> None:
         self._request = request
+        self._redactor = redactor
         self._config = dryrun_config
         self._default_scenario = scenario
         self._session = request.config.stash[SESSION_KEY]
@@ -261,22 +287,40 @@ class DryRunFactory:
         request = self._request
         node = request.node
         if steps is not None and (not _is_int(steps) or steps < 0):
-            raise ValueError(f"run_dryrun: steps must be an integer >= 0, got {steps!r}")
+            shown = describe_int(steps) if _is_int(steps) else repr(steps)
+            raise ValueError(f"run_dryrun: steps must be an integer >= 0, got {shown}")
         if seed is not None and not _is_int(seed):
             raise TypeError(f"run_dryrun: seed must be an integer, got {type(seed).__name__}")
-        if scenario is None and seed is None and steps is None:
-            resolved = self._default_scenario
-        else:
-            resolved = resolve_scenario(
-                self._default_scenario if scenario is None else scenario,
-                base_dir=Path(node.path).parent,
-                seed=seed,
-                steps=steps,
-                session=self._session,
+        if seed is not None and not INT_MIN <= seed <= INT_MAX:
+            raise ValueError(
+                f"run_dryrun: seed must be an integer in -2**63 .. 2**63-1, got the integer {describe_int(seed)}"
             )
+        problem: ScenarioError | None = None
+        resolved = self._default_scenario
+        if scenario is not None or seed is not None or steps is not None:
+            try:
+                resolved = resolve_scenario(
+                    self._default_scenario if scenario is None else scenario,
+                    base_dir=Path(node.path).parent,
+                    seed=seed,
+                    steps=steps,
+                    session=self._session,
+                )
+            except ScenarioError as exc:
+                problem = exc
+        if problem is not None:  # raised here, outside the except: the user's line, not our frames
+            raise ScenarioError(problem.source, problem.problems)
         clock: SimClock | None = None
         if broker is None:
             broker, clock = self._broker_for(resolved)
-        result = execute_dryrun(request.config, node, resolved, broker=broker, dryrun_config=self._config, clock=clock)
+        result = execute_dryrun(
+            request.config,
+            node,
+            resolved,
+            broker=broker,
+            dryrun_config=self._config,
+            clock=clock,
+            redactor=self._redactor,
+        )
         self.results.append(result)
         return result

@@ -18,6 +18,7 @@ import pytest
 
 if TYPE_CHECKING:
     from ..core.dryrun import DryRunResult
+    from ..core.snapshot_dir import SnapshotDirPlan
 
 __all__ = ["RUNS_KEY", "SESSION_KEY", "WORKER_OUTPUT_KEY", "DryRunSession"]
 
@@ -35,6 +36,9 @@ class DryRunSession:
     run_counts: dict[str, int] = field(default_factory=dict)
     run_owners: dict[str, str] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
+    #: What an earlier session left in ``out_dir`` (controller or serial session only).
+    dir_plan: SnapshotDirPlan | None = None
+    cleaned: str = ""
 
     @property
     def is_worker(self) -> bool:
@@ -94,16 +98,34 @@ class DryRunSession:
 
     # -- the end of the session ------------------------------------------------------------
 
+    def begin(self) -> None:
+        """Mark DIR in progress and clean what an earlier session left (controller or serial only).
+
+        Runs before any test, and before pytest-xdist starts a worker: from here on a killed
+        session leaves an ``index.json`` that says it is incomplete, never the previous verdict.
+        """
+        if self.out_dir is None or self.is_worker or self.dir_plan is None:
+            return
+        from ..core.snapshot_dir import begin_session
+
+        begin_session(self.dir_plan)
+        self.cleaned = self.dir_plan.summary()
+
     def finish(self) -> None:
         """Write the session files (controller or serial session only)."""
         if self.out_dir is None or self.is_worker:
             return
-        from ..core.writer import remove_stale_runs, write_session
+        from ..core.writer import write_session
+        from .secrets import registry_problem, session_redactor
 
+        redactor = session_redactor(self.config)
+        problem = registry_problem(self.config)
+        if problem:  # the dry-run tests failed on it; the index must not call the session complete
+            self.problems.append(f"secrets registry: {problem}")
+        self.problems = [redactor.redact_text(problem) for problem in self.problems]
         self.summaries.sort(key=lambda s: s["run_id"])
         run_ids = [s["run_id"] for s in self.summaries]
-        remove_stale_runs(self.out_dir, run_ids)
-        write_session(self.out_dir, run_ids, problems=self.problems)
+        write_session(self.out_dir, run_ids, problems=self.problems, redactor=redactor)
         self.written = sorted(p for p in self.out_dir.rglob("*") if p.is_file())
         self.config.hook.pytest_dryrun_snapshots_written(config=self.config, out_dir=self.out_dir, files=self.written)
 
@@ -128,7 +150,7 @@ class DryRunSession:
             for s in self.summaries
         ]
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-        lines = []
+        lines = [self.cleaned] if self.cleaned else []
         for row in (header, *rows):
             cells = [row[0].ljust(widths[0])] + [
                 cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)

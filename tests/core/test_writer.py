@@ -17,7 +17,6 @@ from pytest_peak_dryrun.core.writer import (
     SESSION_FILES,
     atomic_write_text,
     read_run_documents,
-    remove_stale_runs,
     run_dir,
     sha256_file,
     write_json,
@@ -169,14 +168,3 @@ def test_write_session_is_byte_identical_for_any_run_order(tmp_path: Path) -> No
     assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
     for rel in files:
         assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
-
-
-def test_remove_stale_runs(tmp_path: Path) -> None:
-    run_scenario(builtin_scenario("happy_path"), out_dir=tmp_path)
-    run_scenario(builtin_scenario("tripwire"), out_dir=tmp_path)
-    foreign = tmp_path / "runs" / "not-ours"
-    foreign.mkdir()
-    (foreign / "keep.txt").write_text("user data")
-    assert remove_stale_runs(tmp_path, keep=["tripwire"]) == ["happy_path"]
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["not-ours", "tripwire"]
-    assert remove_stale_runs(tmp_path / "nowhere", keep=[]) == []

@@ -118,12 +118,16 @@ def test_hooks_are_not_called_without_the_option(pytester: pytest.Pytester) -> N
 # -- our hooks in a conftest must survive -p no:peak_dryrun (PITFALLS 14) -----------------------
 
 REPO = Path(__file__).resolve().parents[2]
-HOOK_NAMES = (
-    "pytest_dryrun_make_broker",
-    "pytest_dryrun_event",
-    "pytest_dryrun_modify_report",
-    "pytest_dryrun_snapshots_written",
-)
+
+
+def _hook_names() -> tuple[str, ...]:
+    from pytest_peak_dryrun import hookspecs
+
+    return tuple(sorted(name for name in vars(hookspecs) if name.startswith("pytest_dryrun_")))
+
+
+#: Every hook of ours, read from the hookspecs module (a new hook is covered without editing this).
+HOOK_NAMES = _hook_names()
 
 
 def published_hook_examples() -> dict[str, str]:
