@@ -7,6 +7,14 @@ kept working between two calls of the adapter. Nothing in here reads the wall cl
 or touches the network; all randomness comes from one ``random.Random`` seeded from the
 config.
 
+Every fill model is limit-aware. An order trades only while it is *marketable*: a market
+order always, a BUY limit while the market is at or below its limit, a SELL limit while it
+is at or above. A marketable order trades at the market price, which is never worse than
+its limit; a limit order that is not marketable rests until the market reaches it (only the
+``price_path`` model moves the market), a cancel, or its time in force. ``immediate``,
+``partial`` and ``never`` keep every instrument at its reference price: they differ in how
+much of a marketable order trades when, not in where the market is.
+
 Faults are not the venue's business: :class:`~pytest_peak_dryrun.core.faults.FaultInjector`
 applies them around any broker, this one included. The venue only offers what no wrapper
 can fake from outside: :meth:`MockBroker.race_cancel`, a cancel that a fill wins.
@@ -75,12 +83,19 @@ class BrokerOp(str, Enum):
 
 
 class FillModel(str, Enum):
-    """How the mock fills orders once they are acknowledged."""
+    """How the mock fills orders once they are acknowledged.
 
-    IMMEDIATE = "immediate"  # the whole quantity at the acknowledgement step
-    PARTIAL = "partial"  # ``partial_slices`` slices, one per step from the ack step
-    PRICE_PATH = "price_path"  # market orders at once; limit orders when the seeded price crosses
-    NEVER = "never"  # orders rest until canceled or expired
+    Under every model but ``never`` an order trades only while it is marketable, at the
+    market price (never worse than its limit); a limit order that is not marketable rests.
+    Only ``price_path`` moves the market: under the others a resting limit order waits for
+    a cancel or its ``tif_steps``, so a marketable order's fill price stays the reference
+    price and a golden file does not move with a random walk nobody asked for.
+    """
+
+    IMMEDIATE = "immediate"  # the whole quantity at the acknowledgement step, at the reference price
+    PARTIAL = "partial"  # ``partial_slices`` slices, one per step from the ack step, each while marketable
+    PRICE_PATH = "price_path"  # a seeded price path: resting limit orders fill, at their limit, when it crosses
+    NEVER = "never"  # nothing fills: orders rest until canceled or expired
 
 
 class BrokerBehaviour(BaseModel):
@@ -160,7 +175,7 @@ class MockBroker:
         self._orders: dict[str, _VenueOrder] = {}
         self._by_key: dict[str, str] = {}
         self._open: dict[str, None] = {}  # insertion-ordered set of open broker order ids
-        self._resting: dict[str, None] = {}  # limit orders waiting for the price path
+        self._resting: dict[str, None] = {}  # limit orders waiting for the market to reach them
         self._terminal: deque[str] = deque()
         self._due: dict[int, list[tuple[int, str]]] = {}
         self._next_id = 0
@@ -277,7 +292,7 @@ class MockBroker:
         rec.move_to(OrderState.PENDING_CANCEL)
         if race:
             # A fill for everything left arrives after the cancel request: the fill wins.
-            self._fill(venue, rec.leaves_qty, self._fill_price(rec))
+            self._fill(venue, rec.leaves_qty, self._race_price(rec))
         else:
             self._at(self.clock.step + self.config.cancel_latency_steps, _CANCEL_DONE, broker_order_id)
 
@@ -366,11 +381,12 @@ class MockBroker:
                 self._start_filling(venue, step)
         elif action == _FILL_SLICE:
             if rec.is_open and venue.slices_left > 0:
-                venue.slices_left -= 1
-                qty = rec.leaves_qty if venue.slices_left == 0 else self._slice_qty(rec)
-                self._fill(venue, qty, self._fill_price(rec))
-                if venue.slices_left > 0:
-                    self._at(step + 1, _FILL_SLICE, boid)
+                price = self._market_price(rec)
+                if price is None:
+                    # Not marketable: what is left waits on the book until the market reaches it.
+                    self._resting[boid] = None
+                else:
+                    self._fill_slice(venue, price)
         elif action == _EXPIRE:
             if rec.state in (OrderState.ACK, OrderState.PARTIAL, OrderState.PENDING_CANCEL):
                 self._finish(venue, OrderState.EXPIRED)
@@ -379,15 +395,19 @@ class MockBroker:
 
     def _start_filling(self, venue: _VenueOrder, step: int) -> None:
         model = self.config.fill_model
-        rec = venue.rec
         if model is FillModel.NEVER:
             return
-        if model is FillModel.PRICE_PATH and rec.order_type is OrderType.LIMIT:
-            self._resting[rec.broker_order_id or ""] = None
-            self._cross(rec.broker_order_id or "")
-            return
         venue.slices_left = self.config.partial_slices if model is FillModel.PARTIAL else 1
-        self._run(_FILL_SLICE, rec.broker_order_id or "", step)
+        self._run(_FILL_SLICE, venue.rec.broker_order_id or "", step)
+
+    def _fill_slice(self, venue: _VenueOrder, price: Decimal) -> None:
+        """Fill the next slice at ``price``; the slice after it falls due one step later."""
+        rec = venue.rec
+        venue.slices_left -= 1
+        qty = rec.leaves_qty if venue.slices_left == 0 else self._slice_qty(rec)
+        self._fill(venue, qty, price)
+        if venue.slices_left > 0:
+            self._at(self._step + 1, _FILL_SLICE, rec.broker_order_id or "")
 
     def _slice_qty(self, rec: OrderRecord) -> Decimal:
         slice_qty = (rec.qty / self.config.partial_slices).quantize(self.config.tick_size)
@@ -395,10 +415,26 @@ class MockBroker:
             return rec.leaves_qty
         return slice_qty
 
-    def _fill_price(self, rec: OrderRecord) -> Decimal:
-        if rec.order_type is OrderType.LIMIT and rec.limit_price is not None:
-            return rec.limit_price
-        return self._prices[rec.instrument]
+    def _market_price(self, rec: OrderRecord) -> Decimal | None:
+        """The price ``rec`` trades at now, or None while it is not marketable.
+
+        A market order takes the market price; a limit order too, as long as that price is
+        at or better than its limit (BUY: at or below, SELL: at or above), so a marketable
+        limit order gets the market's price and never a worse one than its limit.
+        """
+        price = self._prices[rec.instrument]
+        limit = rec.limit_price
+        if rec.order_type is not OrderType.LIMIT or limit is None:
+            return price
+        if (rec.side is Side.BUY and price <= limit) or (rec.side is Side.SELL and price >= limit):
+            return price
+        return None
+
+    def _race_price(self, rec: OrderRecord) -> Decimal:
+        """The price of the fill that wins a cancel race: the market's while the order is
+        marketable, else its limit (the market reached the resting order just then)."""
+        price = self._market_price(rec)
+        return rec.limit_price if price is None and rec.limit_price is not None else self._prices[rec.instrument]
 
     def _fill(self, venue: _VenueOrder, qty: Decimal, price: Decimal) -> None:
         rec = venue.rec
@@ -446,14 +482,17 @@ class MockBroker:
             self._cross(boid)
 
     def _cross(self, boid: str) -> None:
+        """Fill a resting limit order the moving price has reached, at its limit.
+
+        The path moved through the limit on its way (a step is a coarse sample of a
+        continuous market), and the resting order was the one quoting that level: it trades
+        at its own price, not at the far side of a gap, a price it never quoted.
+        """
         venue = self._orders[boid]
         rec = venue.rec
-        limit = rec.limit_price
-        price = self._prices[rec.instrument]
-        if limit is None or not rec.is_open:
-            return
-        if (rec.side is Side.BUY and price <= limit) or (rec.side is Side.SELL and price >= limit):
-            self._fill(venue, rec.leaves_qty, limit)
+        if rec.limit_price is not None and self._market_price(rec) is not None:
+            del self._resting[boid]
+            self._fill_slice(venue, rec.limit_price)
 
     def _forget(self, now: int) -> None:
         """Drop what a real venue would have archived: bounded memory for long runs."""

@@ -195,10 +195,222 @@ def test_price_path_sell_limit_and_market_orders() -> None:
         clock.advance_step()
     # seed 0 drifts down: the sell limit above never crosses
     assert broker.query_order(sell).state is S.ACK
-    # a marketable limit fills at its limit as soon as it is acknowledged
+    # a marketable limit fills at once, at the market price (better than its limit)
     crossing = broker.place_order(limit("1", "101.00"), idempotency_key="B-1")
     assert broker.query_order(crossing).state is S.FILLED
-    assert fills_of(broker)[-1] == ("MB-00000003-F1", "1", "101.00", 1, 11)
+    assert broker.price("DEMO-EUR") == D("99.97")
+    assert fills_of(broker)[-1] == ("MB-00000003-F1", "1", "99.97", 1, 11)
+
+
+# -- limit-aware fills: the same rules under every fill model ---------------------------
+
+FILLING_MODELS = ["immediate", "partial", "price_path"]
+ALL_MODELS = [*FILLING_MODELS, "never"]
+REFERENCE = D("100.00")
+# How far off the market a limit must sit to stay unmarketable for a test's few steps: one
+# tick where the market stands still; the price path moves up to five ticks a step.
+AWAY = {"immediate": D("0.01"), "partial": D("0.01"), "never": D("0.01"), "price_path": D("50.00")}
+SIDES = [Side.BUY, Side.SELL]
+SIDE_IDS = [side.value for side in SIDES]
+
+
+def watch(broker: MockBroker, clock: SimClock, steps: int) -> dict[int, Decimal]:
+    """Advance ``steps`` steps; the market price at the current step and at each one after."""
+    seen = {clock.step: broker.price("DEMO-EUR")}
+    for _ in range(steps):
+        clock.advance_step()
+        seen[clock.step] = broker.price("DEMO-EUR")
+    return seen
+
+
+def off_market(side: Side, away: Decimal, *, marketable: bool) -> str:
+    """A limit ``away`` from the reference price, on the marketable side or the other."""
+    below = (side is Side.BUY) is not marketable
+    return str(REFERENCE - away if below else REFERENCE + away)
+
+
+@pytest.mark.parametrize("side", SIDES, ids=SIDE_IDS)
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_a_non_marketable_limit_order_rests_under_every_fill_model(model: str, side: Side) -> None:
+    broker, clock = make(fill_model=model, partial_slices=3)
+    price = off_market(side, AWAY[model], marketable=False)
+    boid = broker.place_order(limit("3", price, side=side), idempotency_key="L-1")
+    seen = watch(broker, clock, 10)
+    order = broker.query_order(boid)
+    assert (order.state, order.filled_qty) == (S.ACK, D(0))
+    assert [o.broker_order_id for o in broker.list_open_orders()] == [boid]
+    assert broker.iter_fills(0) == (0, [])
+    if model != "price_path":
+        assert set(seen.values()) == {REFERENCE}, "only the price_path model moves the market"
+
+
+@pytest.mark.parametrize("side", SIDES, ids=SIDE_IDS)
+@pytest.mark.parametrize("model", FILLING_MODELS)
+def test_a_marketable_limit_order_fills_at_the_market_never_at_its_limit(model: str, side: Side) -> None:
+    broker, clock = make(fill_model=model, partial_slices=3)
+    price = D(off_market(side, D("1.00"), marketable=True))  # 100 ticks: no path reaches it here
+    boid = broker.place_order(limit("3", str(price), side=side), idempotency_key="L-1")
+    seen = watch(broker, clock, 4)
+    order = broker.query_order(boid)
+    assert (order.state, order.filled_qty) == (S.FILLED, D("3"))
+    _, fills = broker.iter_fills(0)
+    assert len(fills) == (3 if model == "partial" else 1)
+    for fill in fills:
+        assert fill.price == seen[fill.step], "a marketable order trades at the market price"
+        assert (fill.price < price) if side is Side.BUY else (fill.price > price), "better than the limit"
+
+
+@pytest.mark.parametrize("side", SIDES, ids=SIDE_IDS)
+@pytest.mark.parametrize("model", FILLING_MODELS)
+def test_a_limit_at_the_market_price_is_marketable(model: str, side: Side) -> None:
+    broker, clock = make(fill_model=model, partial_slices=2)
+    market_now = broker.price("DEMO-EUR")  # 99.99 on the seed-0 path, 100.00 elsewhere
+    boid = broker.place_order(limit("2", str(market_now), side=side), idempotency_key="L-1")
+    clock.advance_step()
+    assert broker.query_order(boid).state is S.FILLED
+    assert {f[2] for f in fills_of(broker)} == {str(market_now)}
+
+
+@pytest.mark.parametrize("side", SIDES, ids=SIDE_IDS)
+@pytest.mark.parametrize("model", FILLING_MODELS)
+def test_a_market_order_fills_at_the_market(model: str, side: Side) -> None:
+    broker, clock = make(fill_model=model, partial_slices=3)
+    boid = broker.place_order(market("6", side=side), idempotency_key="M-1")
+    seen = watch(broker, clock, 4)
+    assert broker.query_order(boid).state is S.FILLED
+    _, fills = broker.iter_fills(0)
+    assert sum(f.qty for f in fills) == D("6")
+    assert [f.price for f in fills] == [seen[f.step] for f in fills]
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [market("2"), limit("2", "101.00"), limit("2", "99.00", side=Side.SELL)],
+    ids=["market", "marketable-buy-limit", "marketable-sell-limit"],
+)
+def test_never_fills_nothing_not_even_a_marketable_order(request_: OrderRequest) -> None:
+    broker, clock = make(fill_model="never")
+    boid = broker.place_order(request_, idempotency_key="O-1")
+    watch(broker, clock, 10)
+    assert broker.query_order(boid).state is S.ACK
+    assert broker.iter_fills(0) == (0, [])
+
+
+@pytest.mark.parametrize("side", SIDES, ids=SIDE_IDS)
+def test_partial_slices_of_a_marketable_limit_each_trade_at_the_market(side: Side) -> None:
+    broker, clock = make(fill_model="partial", partial_slices=4)
+    boid = broker.place_order(limit("8", "100.00", side=side), idempotency_key="L-1")  # at the market
+    states = [broker.query_order(boid).state]
+    for _ in range(4):
+        clock.advance_step()
+        states.append(broker.query_order(boid).state)
+    assert states == [S.PARTIAL, S.PARTIAL, S.PARTIAL, S.FILLED, S.FILLED]
+    assert fills_of(broker) == [
+        ("MB-00000001-F1", "2.00", "100.00", 1, 1),
+        ("MB-00000001-F2", "2.00", "100.00", 2, 2),
+        ("MB-00000001-F3", "2.00", "100.00", 3, 3),
+        ("MB-00000001-F4", "2.00", "100.00", 4, 4),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seed", "side", "price", "crossed_at", "market_then"),
+    [(0, Side.BUY, "99.96", 4, "99.95"), (1, Side.SELL, "100.01", 3, "100.02")],
+    ids=["buy-gap-down", "sell-gap-up"],
+)
+def test_a_resting_limit_the_path_gaps_through_fills_at_its_limit(
+    seed: int, side: Side, price: str, crossed_at: int, market_then: str
+) -> None:
+    broker, clock = make(fill_model="price_path", seed=seed)
+    boid = broker.place_order(limit("2", price, side=side), idempotency_key="L-1")
+    states = []
+    while clock.step < crossed_at:
+        states.append(broker.query_order(boid).state)
+        clock.advance_step()
+    assert states == [S.ACK] * (crossed_at - 1)  # resting: the path had not reached it
+    assert broker.query_order(boid).state is S.FILLED
+    assert str(broker.price("DEMO-EUR")) == market_then  # the path moved through the limit...
+    assert fills_of(broker) == [("MB-00000001-F1", "2", price, 1, crossed_at)]  # ...which it trades at
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_a_resting_limit_order_expires_by_its_time_in_force_under_every_model(model: str) -> None:
+    broker, clock = make(fill_model=model)
+    price = off_market(Side.BUY, AWAY[model], marketable=False)
+    boid = broker.place_order(limit("2", price, tif_steps=3), idempotency_key="L-1")
+    states = [broker.query_order(boid).state]
+    for _ in range(4):
+        clock.advance_step()
+        states.append(broker.query_order(boid).state)
+    assert states == [S.ACK, S.ACK, S.ACK, S.EXPIRED, S.EXPIRED]
+    assert broker.list_open_orders() == []
+    assert broker.iter_fills(0) == (0, [])
+
+
+def test_a_resting_limit_order_expires_under_the_default_model() -> None:
+    broker, clock = make(ack_latency_steps=1)
+    assert broker.config.fill_model is FillModel.IMMEDIATE
+    boid = broker.place_order(limit("5", "50.00", tif_steps=2), idempotency_key="L-1")
+    marketable = broker.place_order(limit("5", "100.00", tif_steps=2), idempotency_key="L-2")
+    clock.advance_step()  # both acknowledged at step 2; only the marketable one fills
+    assert [broker.query_order(b).state for b in (boid, marketable)] == [S.ACK, S.FILLED]
+    clock.advance_step()
+    assert broker.query_order(boid).state is S.ACK
+    clock.advance_step()  # step 4 = ack + tif_steps
+    assert broker.query_order(boid).state is S.EXPIRED
+    assert fills_of(broker) == [("MB-00000002-F1", "5", "100.00", 1, 2)]
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_a_resting_limit_order_cancels_under_every_model(model: str) -> None:
+    broker, clock = make(fill_model=model, cancel_latency_steps=1)
+    price = off_market(Side.SELL, AWAY[model], marketable=False)
+    boid = broker.place_order(limit("2", price, side=Side.SELL), idempotency_key="L-1")
+    watch(broker, clock, 3)
+    broker.cancel_order(boid)
+    assert broker.query_order(boid).state is S.PENDING_CANCEL
+    clock.advance_step()
+    assert broker.query_order(boid).state is S.CANCELED
+    assert broker.list_open_orders() == []
+    assert broker.iter_fills(0) == (0, [])
+
+
+def test_the_fill_that_wins_a_cancel_race_respects_the_limit() -> None:
+    # resting: the market reached the order just as its cancel arrived, at the limit
+    broker, _ = make()
+    resting = broker.place_order(limit("3", "99.00"), idempotency_key="L-1")
+    broker.race_cancel(resting)
+    # marketable: the rest of a partly filled order trades at the market, not at its limit
+    sliced, _ = make(fill_model="partial", partial_slices=4)
+    marketable = sliced.place_order(limit("8", "101.00"), idempotency_key="L-2")
+    sliced.race_cancel(marketable)
+    assert broker.query_order(resting).state is sliced.query_order(marketable).state is S.FILLED
+    assert fills_of(broker) == [("MB-00000001-F1", "3", "99.00", 1, 1)]
+    assert fills_of(sliced) == [("MB-00000001-F1", "2.00", "100.00", 1, 1), ("MB-00000001-F2", "6.00", "100.00", 2, 1)]
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_limit_aware_fills_depend_on_the_seed_only(model: str) -> None:
+    def script(seed: int) -> tuple[list[tuple[str, str, str, int, int]], list[OrderState]]:
+        broker, clock = make(fill_model=model, partial_slices=3, ack_latency_steps=1, seed=seed)
+        ids = [
+            broker.place_order(market("3"), idempotency_key="M-1"),
+            broker.place_order(limit("4", "100.02"), idempotency_key="B-1"),
+            broker.place_order(limit("2", "99.95"), idempotency_key="B-2"),
+            broker.place_order(limit("2", "100.03", side=Side.SELL, tif_steps=6), idempotency_key="S-1"),
+            broker.place_order(limit("1", "99.90"), idempotency_key="B-3"),
+        ]
+        for step in range(20):
+            clock.advance_step()
+            if step == 10:
+                broker.cancel_order(ids[-1])
+        return fills_of(broker), [broker.query_order(boid).state for boid in ids]
+
+    assert script(0) == script(0)
+    if model == "price_path":
+        assert script(0) != script(1)  # the seed draws the path, and the path decides the fills
+    else:
+        assert script(0) == script(1)  # a market that stands still draws nothing from the seed
 
 
 # -- rejection rules --------------------------------------------------------------------

@@ -253,6 +253,7 @@ broker_ops = st.lists(
             st.sampled_from(["MARKET", "LIMIT"]),
             st.sampled_from(["BUY", "SELL"]),
             st.none() | st.integers(min_value=1, max_value=3),
+            st.sampled_from(["99.90", "99.99", "100.00", "100.01", "100.10"]),  # a limit, if LIMIT
         ),
         st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=20)),
         st.tuples(st.just("query"), st.integers(min_value=0, max_value=20)),
@@ -302,14 +303,14 @@ def test_mock_broker_invariants_under_any_operation_sequence(
     for op in ops:
         try:
             if op[0] == "place":
-                _, qty, order_type, side, tif = op
+                _, qty, order_type, side, tif, limit_price = op
                 keys += 1
                 request = OrderRequest(
                     instrument="DEMO-EUR",
                     side=side,
                     qty=Decimal(qty),
                     order_type=order_type,
-                    limit_price=Decimal("100.00") if order_type == "LIMIT" else None,
+                    limit_price=Decimal(limit_price) if order_type == "LIMIT" else None,
                     tif_steps=tif,
                 )
                 boid = broker.place_order(request, idempotency_key=f"K-{keys}")
@@ -355,6 +356,14 @@ def test_mock_broker_invariants_under_any_operation_sequence(
     for fill in {f.fill_id: f for f in fills}.values():
         filled[fill.broker_order_id] += fill.qty  # type: ignore[assignment]
     by_state: Counter[str] = Counter()
+    by_id = {order.broker_order_id: order for order in orders}
+    for fill in fills:
+        # limit-aware fills: never at a worse price than the limit, whatever the model or fault
+        limit = by_id[fill.broker_order_id].limit_price
+        if limit is not None:
+            assert fill.price <= limit if by_id[fill.broker_order_id].side == "BUY" else fill.price >= limit
+        if fill_model != "price_path":
+            assert fill.price in (Decimal("100.00"), limit), "only the price path moves the market"
     for order in orders:
         assert order.filled_qty == filled[order.broker_order_id or ""]
         assert order.filled_qty <= order.qty

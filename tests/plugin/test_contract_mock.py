@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from pytest_peak_dryrun.contract import BrokerContract
+from pytest_peak_dryrun.core.broker import FillModel, MockBrokerConfig
 
 pytest_plugins = ["pytester"]
 
 
 class TestMockBrokerContract(BrokerContract):
     """The default contract_broker fixture is the MockBroker itself."""
+
+
+class TestMockBrokerContractUnderTheOtherFillModels(BrokerContract):
+    """Limit-aware fills in every model (issue 15): the contract's far-away limit order rests
+    and its market orders fill at the market under ``immediate`` and ``partial`` too, not
+    only under the contract's default ``price_path``."""
+
+    @pytest.fixture(params=[FillModel.IMMEDIATE, FillModel.PARTIAL], ids=lambda model: model.value)
+    def contract_broker_config(self, request: pytest.FixtureRequest) -> MockBrokerConfig:
+        return MockBrokerConfig(instruments={self.INSTRUMENT: Decimal("100.00")}, fill_model=request.param)
 
 
 def test_a_broken_adapter_fails_the_contract(pytester: pytest.Pytester) -> None:
