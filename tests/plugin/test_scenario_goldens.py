@@ -112,6 +112,21 @@ def test_the_golden_of_a_scenario_that_did_not_run_or_failed_is_kept_by_update(p
     assert (pytester.path / "dryrun_small.golden.json").is_file()
     assert (pytester.path / "dryrun_other.golden.json").is_file()
 
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name == "dryrun_other":
+                    item.add_marker(pytest.mark.skip(reason="not today"))
+        """
+    )
+    result = pytester.runpytest("--snapshot-update")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.no_fnmatch_line("*deleted*")
+    assert (pytester.path / "dryrun_other.golden.json").is_file()
+
 
 def test_scenario_goldens_are_reported_unused_and_deleted_under_xdist(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
