@@ -1,23 +1,39 @@
 """Scenario files as tests: ``dryrun_*.toml`` / ``dryrun_*.json`` become test items.
 
-Each file is one item that runs its scenario and compares the normalized report with the
-golden file beside it, ``<stem>.golden.json``, with syrupy's semantics: ``--snapshot-update``
-writes it; a missing or different golden fails with a readable diff of the report, not a
-traceback. Follows pytest's own non-Python test example (``from_parent``, ``repr_failure``,
-``reportinfo``).
+Each file is one item, marked ``dryrun`` (so ``-m dryrun`` selects it), that runs its
+scenario and compares the normalized report with the golden file beside it,
+``<stem>.golden.json``, through syrupy (``ScenarioGoldenExtension``): syrupy counts it in
+its summary, ``--snapshot-update`` writes it and says so, and the golden of a renamed or
+deleted scenario is reported unused and removed by ``--snapshot-update``. A missing or
+different golden fails with a readable diff of the report, not a traceback. Follows
+pytest's own non-Python test example (``from_parent``, ``repr_failure``, ``reportinfo``).
+
+This module is imported for every candidate file name at collection; syrupy and the core
+are imported inside ``runtest``.
 """
 
 from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-__all__ = ["GOLDEN_SUFFIX", "DryRunScenarioFile", "DryRunScenarioItem", "is_scenario_file"]
+if TYPE_CHECKING:
+    from syrupy.session import SnapshotSession
+
+__all__ = [
+    "GOLDEN_SUFFIX",
+    "SCENARIO_SUFFIXES",
+    "DryRunScenarioFile",
+    "DryRunScenarioItem",
+    "golden_path",
+    "is_scenario_file",
+]
 
 GOLDEN_SUFFIX: Final = ".golden.json"
+SCENARIO_SUFFIXES: Final = (".toml", ".json")
 #: The runbook's own output files share the ``dryrun_*.json`` pattern; they are not scenarios.
 SNAPSHOT_NAMES: Final = frozenset(
     {"dryrun_health_snapshot.json", "dryrun_status_snapshot.json", "dryrun_metrics_snapshot.json"}
@@ -28,10 +44,15 @@ def is_scenario_file(path: Path) -> bool:
     name = path.name
     return (
         name.startswith("dryrun_")
-        and name.endswith((".toml", ".json"))
+        and name.endswith(SCENARIO_SUFFIXES)
         and not name.endswith(GOLDEN_SUFFIX)
         and name not in SNAPSHOT_NAMES
     )
+
+
+def golden_path(scenario: Path) -> Path:
+    """The golden file of a scenario file: ``dryrun_x.toml`` -> ``dryrun_x.golden.json``."""
+    return scenario.with_name(scenario.stem + GOLDEN_SUFFIX)
 
 
 class ScenarioItemFailure(Exception):
@@ -40,7 +61,18 @@ class ScenarioItemFailure(Exception):
 
 class DryRunScenarioFile(pytest.File):
     def collect(self) -> list[pytest.Item]:
-        return [DryRunScenarioItem.from_parent(self, name=self.path.stem)]
+        for suffix in SCENARIO_SUFFIXES:
+            twin = self.path.with_suffix(suffix)
+            if twin != self.path and is_scenario_file(twin) and twin.is_file():
+                raise self.CollectError(
+                    f"{self.path.name} and {twin.name} would share the golden file {golden_path(self.path).name}; "
+                    "rename one of them"
+                )
+        item = DryRunScenarioItem.from_parent(self, name=self.path.stem)
+        # The marker's own form (scenario path relative to the test file), so `-m dryrun`
+        # selects scenario files like marked tests, and code reading the marker sees the truth.
+        item.add_marker(pytest.mark.dryrun(self.path.name))
+        return [item]
 
 
 class DryRunScenarioItem(pytest.Item):
@@ -49,15 +81,15 @@ class DryRunScenarioItem(pytest.Item):
 
     @property
     def golden_path(self) -> Path:
-        return self.path.with_name(self.path.stem + GOLDEN_SUFFIX)
+        return golden_path(self.path)
 
     def runtest(self) -> None:
-        from ..core.canonical import dumps
         from ..core.orchestrator import DryRunConfig
         from ..core.scenario import ScenarioError
         from .fixtures import execute_dryrun, resolve_scenario
         from .session import SESSION_KEY
 
+        snapshots = self._snapshot_session()
         session = self.config.stash[SESSION_KEY]
         try:  # the marker's path: loading, and --dryrun-seed over the file's seed
             scenario = resolve_scenario(self.path, base_dir=self.path.parent, seed=None, steps=None, session=session)
@@ -71,32 +103,53 @@ class DryRunScenarioItem(pytest.Item):
         result = execute_dryrun(
             self.config, self, scenario, broker=None, dryrun_config=DryRunConfig(max_steps=session.max_steps)
         )
-        actual = dumps(result.report)
-        golden = self.golden_path
-        update = bool(getattr(self.config.option, "update_snapshots", False))
-        if update:
-            if not golden.exists() or golden.read_text("utf-8") != actual:
-                from ..core.writer import atomic_write_text
+        self._compare_with_golden(result.report, snapshots)
 
-                atomic_write_text(golden, actual)
+    def _snapshot_session(self) -> SnapshotSession:
+        # syrupy keeps its session on the config (its own `snapshot` fixture reads it there).
+        snapshots: SnapshotSession | None = getattr(self.config, "_syrupy", None)
+        if snapshots is None:
+            raise ScenarioItemFailure(
+                f"{self.path.name}: scenario files are compared with their golden file by syrupy, "
+                "which is disabled in this run (-p no:syrupy); enable syrupy to run scenario files"
+            )
+        return snapshots
+
+    def _compare_with_golden(self, report: Any, snapshots: SnapshotSession) -> None:
+        from syrupy.assertion import SnapshotAssertion
+
+        from .snapshot_ext import ScenarioGoldenExtension, canonical_golden, scenario_location
+
+        golden = self.golden_path
+        expected = golden.read_text("utf-8") if golden.is_file() else None
+        option = self.config.option
+        extra: dict[str, Any] = {}
+        if hasattr(option, "update_new_snapshots_only"):  # not in syrupy 4.x
+            extra["update_new_snapshots_only"] = bool(option.update_new_snapshots_only)
+        snapshot = SnapshotAssertion(
+            update_snapshots=bool(option.update_snapshots),
+            extension_class=ScenarioGoldenExtension,
+            test_location=scenario_location(self),
+            session=snapshots,
+            **extra,
+        )
+        if snapshot == report:  # syrupy records the outcome and, when updating, writes the file
             return
-        if not golden.exists():
+        if expected is None:
             raise ScenarioItemFailure(
                 f"golden file {golden.name} is missing; run pytest with --snapshot-update to write it"
             )
-        expected = golden.read_text("utf-8")
-        if expected != actual:
-            diff = difflib.unified_diff(
-                expected.splitlines(),
-                actual.splitlines(),
-                fromfile=f"{golden.name} (golden)",
-                tofile=f"{self.path.name} (this run)",
-                lineterm="",
-            )
-            raise ScenarioItemFailure(
-                "report differs from the golden file (run with --snapshot-update if the change is intended):\n"
-                + "\n".join(diff)
-            )
+        diff = difflib.unified_diff(
+            expected.splitlines(),
+            canonical_golden(report).splitlines(),
+            fromfile=f"{golden.name} (golden)",
+            tofile=f"{self.path.name} (this run)",
+            lineterm="",
+        )
+        raise ScenarioItemFailure(
+            "report differs from the golden file (run with --snapshot-update if the change is intended):\n"
+            + "\n".join(diff)
+        )
 
     def repr_failure(
         self,
@@ -108,4 +161,5 @@ class DryRunScenarioItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"dry-run scenario {self.name}"
+        # A line number, not None: pytest asserts one when it reports a skipped item.
+        return self.path, 0, f"dry-run scenario {self.name}"

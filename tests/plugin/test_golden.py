@@ -58,6 +58,11 @@ def test_a_changed_behaviour_fails_the_golden(pytester: pytest.Pytester) -> None
 
 
 def test_our_goldens_survive_syrupys_json_extension_side_by_side(pytester: pytest.Pytester) -> None:
+    # PITFALLS 4: an extension whose files end in .json must not be claimed (reported unused,
+    # then deleted) by syrupy's JSONSnapshotExtension, nor by our other extension.
+    (pytester.path / "dryrun_side.json").write_text(
+        json.dumps({"name": "side", "steps": 3, "instruments": {"DEMO-EUR": "10"}})
+    )
     pytester.makepyfile(
         test_both="""
         import pytest
@@ -73,17 +78,25 @@ def test_our_goldens_survive_syrupys_json_extension_side_by_side(pytester: pytes
 
         def test_theirs(json_snapshot):
             assert json_snapshot == {"plain": [1, 2, 3]}
+
+        def test_amber(snapshot):
+            assert snapshot == {"amber": True}
         """
     )
-    for _ in range(2):
+    files = [
+        pytester.path / "__dryrun_snapshots__" / "test_both" / "test_ours.json",
+        pytester.path / "__snapshots__" / "test_both" / "test_theirs.json",
+        pytester.path / "__snapshots__" / "test_both.ambr",
+        pytester.path / "dryrun_side.golden.json",
+    ]
+    for expected in ("4 snapshots generated.", "4 snapshots passed."):
         result = pytester.runpytest("--snapshot-update")
-        result.assert_outcomes(passed=2)
+        result.assert_outcomes(passed=4)
+        result.stdout.fnmatch_lines([expected])
         result.stdout.no_fnmatch_line("*deleted*")
         result.stdout.no_fnmatch_line("*unused*")
-    ours = pytester.path / "__dryrun_snapshots__" / "test_both" / "test_ours.json"
-    theirs = pytester.path / "__snapshots__" / "test_both" / "test_theirs.json"
-    assert ours.is_file()
-    assert theirs.is_file()
+        assert all(path.is_file() for path in files), [path for path in files if not path.is_file()]
     result = pytester.runpytest()
-    result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*2 snapshots passed*"])
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["4 snapshots passed."])
+    assert result.ret == 0
