@@ -90,9 +90,7 @@ def run_plan(scenario: Scenario, orchestrator: PlaceAndWait) -> dict[str, OrderS
 def our_venue(scenario: Scenario, faults: tuple[FaultRule, ...]) -> tuple[FaultInjector, MockBroker, list[str]]:
     venue = MockBroker(scenario.broker_config())  # its own SimClock, moved by advance()
     injected: list[str] = []
-    broker = FaultInjector(
-        venue, faults=faults, clock=venue.clock, emit=lambda kind, payload: injected.append(payload["fault"])
-    )
+    broker = FaultInjector(venue, faults=faults, clock=venue.clock, emit=lambda event: injected.append(event["fault"]))
     return broker, venue, injected
 
 

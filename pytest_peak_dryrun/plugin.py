@@ -20,10 +20,10 @@ from .harness.session import RUNS_KEY, SESSION_KEY, WORKER_OUTPUT_KEY, DryRunSes
 if TYPE_CHECKING:
     from syrupy.assertion import SnapshotAssertion
 
+    from .core.audit import AuditLog
     from .core.broker import Broker
     from .core.clock import SimClock
     from .core.dryrun import DryRunResult
-    from .core.events import AuditLog
     from .core.metrics import MetricsCollector
     from .core.orchestrator import DryRunConfig, Orchestrator
     from .core.scenario import Scenario
@@ -467,8 +467,8 @@ def audit_log(request: pytest.FixtureRequest) -> AuditLog:
             assert verify_audit_lines(list(audit_log.lines())) == []
     """
     _guard(request.node)
+    from .core.audit import AuditLog
     from .core.dryrun import make_run_id
-    from .core.events import AuditLog
 
     return AuditLog(make_run_id(request.node.nodeid))
 
@@ -497,15 +497,15 @@ def orchestrator(
             assert metrics_collector.total("orders_place_total") > 0
     """
     _guard(request.node)
-    from .core.events import EventStream
     from .core.orchestrator import Orchestrator
+    from .core.stream import EventStream
     from .harness.fixtures import fixture_broker_clock
     from .harness.secrets import redactor_for
 
     clock = fixture_broker_clock(request.node, mock_broker, sim_clock)
     stream = EventStream(audit_log.run_id, clock, redactor=redactor_for(request.config, dryrun_secrets))
-    stream.subscribe(metrics_collector.on_event)
-    stream.subscribe(audit_log)
+    stream.tap(metrics_collector)
+    stream.tap(audit_log, flush=audit_log.flush)
     return Orchestrator(
         dryrun_scenario,
         broker=mock_broker,

@@ -29,6 +29,7 @@ The two per-line functions are the only places that decode a line, so a typed de
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -39,16 +40,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
+import msgspec
 from pydantic import ValidationError
 
 from ..core.audit_chain import AUDIT_KEY_ENV, AuditChainVerifier, AuditLineParts, audit_key_id
-from ..core.model import Event
+from ..core.events import EVENT_TYPES, METRIC_SPECS, Count, Event, SessionStateEvent
+from ..core.metrics import MetricsCollector
 from .status_report import SnapshotError, check_snapshot_dir, load_json
 
 __all__ = [
-    "COUNTER_SOURCES",
     "MAX_DOCUMENT_BYTES",
     "MAX_LINE_BYTES",
+    "DecodedEvent",
     "LineError",
     "Problem",
     "decode_audit_line",
@@ -57,18 +60,9 @@ __all__ = [
     "validate_dir",
 ]
 
-#: Counter -> (event kind, payload keys that are its labels, in label order).
-COUNTER_SOURCES: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
-    "orders_place_total": ("order_place", ("outcome",)),
-    "orders_cancel_total": ("order_cancel", ("outcome",)),
-    "orders_query_total": ("order_query", ("outcome",)),
-    "order_state_transitions_total": ("order_transition", ("from_state", "to_state")),
-    "reconcile_mismatches_total": ("reconcile_mismatch", ("kind",)),
-    "retry_attempts_total": ("retry", ("op", "reason")),
-    "safety_rail_trips_total": ("rail_trip", ("rail",)),
-    "faults_injected_total": ("fault_injected", ("op", "fault")),
-    "faults_skipped_total": ("fault_skipped", ("op", "fault")),
-}
+_SPECS: Final = {spec.name: spec for spec in METRIC_SPECS}
+_TRIPS: Final = "safety_rail_trips_total"
+_MISMATCHES: Final = "reconcile_mismatches_total"
 _SESSION_SCHEMAS: Final = {
     "dryrun_health_snapshot.json": "health-session",
     "dryrun_status_snapshot.json": "status-session",
@@ -136,9 +130,17 @@ def _series(name: str, labels: Mapping[str, str]) -> str:
     return f"{name}{{{inner}}}" if inner else name
 
 
-def _label(value: object) -> str:
-    """A payload value as a metric label value (labels are strings; anything else cannot match)."""
-    return value if isinstance(value, str) else f"<{type(value).__name__}>"
+def _samples(family: Mapping[str, Any], labels: Sequence[str]) -> dict[tuple[str, ...], float]:
+    """``labels tuple -> value`` of a metrics family (from a file or a recount)."""
+    out: dict[tuple[str, ...], float] = {}
+    for sample in family.get("samples", ()):
+        key = tuple(str(sample["labels"].get(label)) for label in labels)
+        out[key] = out.get(key, 0) + sample["value"]
+    return out
+
+
+def _nonzero(samples: Mapping[tuple[str, ...], float]) -> dict[tuple[str, ...], float]:
+    return {key: value for key, value in sorted(samples.items()) if value}
 
 
 def _fmt(value: float) -> str:
@@ -148,24 +150,55 @@ def _fmt(value: float) -> str:
 # -- one line ---------------------------------------------------------------------------------------
 
 
-def decode_event_line(raw: bytes) -> Event:
-    """One ``events.jsonl`` line (without its newline) as an :class:`~.core.model.Event`.
+class DecodedEvent(msgspec.Struct, forbid_unknown_fields=True):
+    """The envelope of one ``events.jsonl`` line; ``payload`` is decoded by kind afterwards."""
 
-    Raises :class:`LineError` naming the problem. The event schema is the model's, checked
-    strictly (no coercion), so this is the shipped ``event`` schema at pydantic-core speed.
+    kind: str
+    payload: msgspec.Raw
+    run_id: str
+    seq: int
+    ts: float
+
+
+_ENVELOPE: Final = msgspec.json.Decoder(DecodedEvent)
+#: One decoder per kind, from the event table: the payload is checked as the writer types it.
+_PAYLOADS: Final[dict[str, msgspec.json.Decoder[Any]]] = {cls.KIND: msgspec.json.Decoder(cls) for cls in EVENT_TYPES}
+
+
+def decode_event_line(raw: bytes) -> tuple[DecodedEvent, Event]:
+    """One ``events.jsonl`` line (without its newline): its envelope and its typed payload.
+
+    Raises :class:`LineError` naming the problem. Decoded with the event table's own types
+    (msgspec, strict: no coercion), so this is the shipped ``event`` schema at C speed.
     """
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise LineError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
     try:
-        return Event.model_validate_json(raw, strict=True)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_context=False)[0]
-        if first["type"] == "json_invalid":
-            raise LineError(f"not JSON ({_short(str(first['msg']).removeprefix('Invalid JSON: '))})") from None
-        got = "" if first["type"] == "missing" else f" (got {_text(first.get('input'))})"
-        raise LineError(f"schema event: {_json_path(first['loc'])}: {_short(first['msg'])}{got}") from None
+        envelope = _ENVELOPE.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise LineError(_schema_problem(exc, "$")) from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise LineError(f"not JSON ({_short(str(exc))})") from None
+    decoder = _PAYLOADS.get(envelope.kind)
+    if decoder is None:
+        raise LineError(f"schema event: $.kind: unknown kind {_text(envelope.kind)}")
+    if envelope.seq < 1:
+        raise LineError(f"schema event: $.seq: {envelope.seq} is not >= 1")
+    try:
+        payload = decoder.decode(envelope.payload)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
+        raise LineError(_schema_problem(exc, "$.payload", kind=envelope.kind)) from None
+    return envelope, payload
+
+
+def _schema_problem(exc: Exception, root: str, *, kind: str = "") -> str:
+    """msgspec's ``Expected `int`, got `str` - at `$.seq``` as ``schema event: $.seq: Expected `int`, got `str```."""
+    message, _, where = str(exc).partition(" - at `")
+    path = root + where.rstrip("`")[1:] if where else root
+    of = f" ({kind})" if kind else ""
+    return f"schema event{of}: {path}: {_short(message)}"
 
 
 def decode_audit_line(raw: bytes, chain: AuditChainVerifier) -> tuple[AuditLineParts | None, list[str]]:
@@ -210,36 +243,31 @@ def _read_lines(fh: IO[bytes]) -> Iterator[tuple[bytes | None, bool]]:
 
 
 class _EventFacts:
-    """What the documents of one run must agree with, counted once while the events stream by."""
+    """What the documents of one run must agree with, recounted while the events stream by.
 
-    _KINDS: Final = {kind: name for name, (kind, _) in COUNTER_SOURCES.items()}
+    The recount is the run's own metrics code (:class:`~.core.metrics.MetricsCollector`, built
+    from the event table), fed with the decoded events: one definition of every metric.
+    """
 
     def __init__(self) -> None:
-        self.counters: dict[str, dict[tuple[str, ...], int]] = {name: {} for name in COUNTER_SOURCES}
+        self.metrics = MetricsCollector()
         self.events = 0
-        self.last_ts: float | None = None
-        self.final_state: object = None
         self.any_session_state = False
-        self.rail_trips = 0
-        self.mismatches: dict[str, int] = {}
 
-    def add(self, event: Event) -> None:
+    def add(self, envelope: DecodedEvent, event: Event) -> None:
         self.events += 1
-        self.last_ts = event.ts
-        kind, payload = event.kind, event.payload
-        if kind == "session_state":
-            self.any_session_state = True
-            self.final_state = payload.get("to_state")
-        elif kind == "rail_trip":
-            self.rail_trips += 1
-        elif kind == "reconcile_mismatch":
-            label = _label(payload.get("kind"))
-            self.mismatches[label] = self.mismatches.get(label, 0) + 1
-        name = self._KINDS.get(kind)
-        if name is not None:
-            key = tuple(_label(payload.get(label)) for label in COUNTER_SOURCES[name][1])
-            counts = self.counters[name]
-            counts[key] = counts.get(key, 0) + 1
+        self.any_session_state = self.any_session_state or isinstance(event, SessionStateEvent)
+        with contextlib.suppress(ValueError):  # a label outside its enum cannot come from a valid line
+            self.metrics(envelope.seq, round(envelope.ts * 1000), event)
+
+    @property
+    def rail_trips(self) -> int:
+        return int(self.metrics.total(_TRIPS))
+
+    @property
+    def mismatches(self) -> dict[str, int]:
+        (label,) = _SPECS[_MISMATCHES].labels
+        return {k: int(n) for k, n in self.metrics.by_label(_MISMATCHES, label).items()}
 
 
 class _LineFindings:
@@ -544,17 +572,17 @@ class _Validator:
                     ev_bad.add(number, f"longer than {MAX_LINE_BYTES} bytes (not decoded)")
                 else:
                     try:
-                        event = decode_event_line(ev_raw)
+                        envelope, event = decode_event_line(ev_raw)
                     except LineError as exc:
                         ev_bad.add(number, str(exc))
                     else:
-                        if event.run_id != run_id:
-                            ev_bad.add(number, f"run_id {_text(event.run_id)} is not {run_id!r}")
-                        if event.seq <= last_seq:
-                            ev_bad.add(number, f"seq {event.seq} is not strictly increasing")
-                        last_seq = max(last_seq, event.seq)
+                        if envelope.run_id != run_id:
+                            ev_bad.add(number, f"run_id {_text(envelope.run_id)} is not {run_id!r}")
+                        if envelope.seq <= last_seq:
+                            ev_bad.add(number, f"seq {envelope.seq} is not strictly increasing")
+                        last_seq = max(last_seq, envelope.seq)
                         if facts is not None:
-                            facts.add(event)
+                            facts.add(envelope, event)
                 if not ev_ended:
                     ev_bad.add(number, "no newline at the end (the file was cut off)")
             if parts is not None and ev_raw != parts.event:
@@ -595,43 +623,32 @@ class _Validator:
             self.add(rel, f"order conservation: open is {orders['open']} but {open_count} order(s) are in open states")
 
     def check_counters(self, rel: str, metrics: Mapping[str, Any], facts: _EventFacts, *, prefix: str = "") -> None:
-        """Every counter equals the count of its events; the gauges agree with the events."""
-        expected = facts.counters
+        """Every metric equals its recount from the events (the event table says how)."""
         families = {f["name"]: f for f in metrics["metrics"]}
-        for name, (kind, label_names) in COUNTER_SOURCES.items():
-            family = families.get(name)
+        recount = {f["name"]: f for f in facts.metrics.families()}
+        for spec in METRIC_SPECS:
+            family = families.get(spec.name)
             if family is None:
-                self.add(rel, f"{prefix}counter {name} is missing")
+                self.add(rel, f"{prefix}{spec.type} {spec.name} is missing")
                 continue
-            actual: dict[tuple[str, ...], float] = {}
-            for sample in family["samples"]:
-                key = tuple(str(sample["labels"].get(label)) for label in label_names)
-                actual[key] = actual.get(key, 0) + sample["value"]
-            for key in sorted(set(actual) | set(expected[name])):
-                have, want = actual.get(key, 0), expected[name].get(key, 0)
-                if have != want:
-                    labels = dict(zip(label_names, key, strict=True))
-                    where = ", ".join(f"{k}={v!r}" for k, v in labels.items())
-                    self.add(
-                        rel,
-                        f"{prefix}{_series(name, labels)} is {_fmt(have)} but events.jsonl has {want} {kind} event(s)"
-                        + (f" with {where}" if where else ""),
-                    )
-        gauge = families.get("last_audit_event_ts")
-        if facts.events and gauge is not None:
-            values = [s["value"] for s in gauge["samples"]]
-            if values != [facts.last_ts]:
-                self.add(rel, f"{prefix}last_audit_event_ts is {values} but the last event's ts is {facts.last_ts}")
-        state_gauge = families.get("orchestrator_state")
-        if facts.any_session_state and state_gauge is not None:
-            final = facts.final_state
-            on = sorted(s["labels"].get("state") for s in state_gauge["samples"] if s["value"] == 1)
-            if on != [final]:
-                self.add(
-                    rel,
-                    f"{prefix}orchestrator_state is 1 for {on} "
-                    f"but the last session_state event moved to {_text(final)}",
-                )
+            actual = _samples(family, spec.labels)
+            expected = _samples(recount[spec.name], spec.labels)
+            if spec.type == "counter":
+                kind = next((s.kind.KIND for s in spec.sources if isinstance(s, Count)), "")
+                for key in sorted(set(actual) | set(expected)):
+                    have, want = actual.get(key, 0), expected.get(key, 0)
+                    if have != want:
+                        labels = dict(zip(spec.labels, key, strict=True))
+                        where = ", ".join(f"{k}={v!r}" for k, v in labels.items())
+                        self.add(
+                            rel,
+                            f"{prefix}{_series(spec.name, labels)} is {_fmt(have)} but events.jsonl has {_fmt(want)} "
+                            f"{kind} event(s)" + (f" with {where}" if where else ""),
+                        )
+            elif facts.events and _nonzero(actual) != _nonzero(expected):
+                shown = {",".join(k) or spec.name: v for k, v in _nonzero(actual).items()}
+                wanted = {",".join(k) or spec.name: v for k, v in _nonzero(expected).items()}
+                self.add(rel, f"{prefix}{spec.name} is {shown} but the events say {wanted}")
 
     def _facts(self, base: str, health: Mapping[str, Any], status: Mapping[str, Any], facts: _EventFacts) -> None:
         trips = facts.rail_trips

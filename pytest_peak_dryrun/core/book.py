@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
 
+from .events import Event, OrderTransitionEvent
 from .orders import OrderRecord, OrderState, Side
 
 __all__ = ["OrderBook"]
 
-EmitFn = Callable[[str, dict[str, Any]], object]
+EmitFn = Callable[[Event], object]
 
 
 class OrderBook:
@@ -63,10 +63,7 @@ class OrderBook:
         if not rec.is_open:
             self.open.pop(rec.order_id, None)
             self._terminal.append((step, rec.order_id))
-        self._emit(
-            "order_transition",
-            {"order_id": rec.order_id, "from_state": from_state.value, "to_state": to_state.value},
-        )
+        self._emit(OrderTransitionEvent(order_id=rec.order_id, from_state=from_state, to_state=to_state))
 
     def apply_fill(self, rec: OrderRecord, qty: Decimal, price: Decimal) -> None:
         rec.filled_qty += qty

@@ -35,6 +35,7 @@ from .clock import SimClock
 from .errors import InvalidOrderError, OrderRejectedError, UnknownOrderError
 from .model import Fill, Money, Order, OrderRequest
 from .orders import OrderRecord, OrderState, OrderType, Side
+from .vocab import BrokerOp
 
 __all__ = [
     "Broker",
@@ -71,15 +72,6 @@ class Broker(Protocol):
     def list_open_orders(self) -> list[Order]: ...
 
     def iter_fills(self, cursor: int) -> tuple[int, Sequence[Fill]]: ...
-
-
-class BrokerOp(str, Enum):
-    """Broker operations: the ``op`` label of ``retry_attempts_total`` and of fault counters."""
-
-    PLACE = "place"
-    CANCEL = "cancel"
-    QUERY = "query"
-    FILLS = "fills"
 
 
 class FillModel(str, Enum):

@@ -13,22 +13,21 @@ import copy
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from .audit import AuditLog, JsonlFile
 from .audit_chain import audit_key_from_env
 from .broker import Broker, MockBroker
 from .canonical import dumps_line
 from .clock import SimClock, run_clock
-from .events import AuditLog, EventBuffer, EventListener, EventRecord, EventStream, JsonlFile, Redactor
 from .metrics import MetricsCollector
-from .model import Event
 from .orchestrator import DryRunConfig, Orchestrator, SessionState
+from .redact import Redactor
 from .scenario import Scenario
 from .snapshots import (
     HealthSnapshot,
-    LastEvents,
     MetricsSnapshot,
     PreflightCheck,
     StatusSnapshot,
@@ -37,13 +36,13 @@ from .snapshots import (
     build_metrics,
     build_report,
     build_status,
-    event_document,
     with_audit,
 )
+from .stream import EventListener, EventLog, EventStream
 from .writer import run_dir as run_dir_of
 from .writer import write_json
 
-__all__ = ["DryRunResult", "ReportHook", "make_run_id", "run_scenario"]
+__all__ = ["DryRunResult", "ReportHook", "RunParts", "assemble_run", "make_run_id", "run_scenario"]
 
 #: Receives the normalized report and returns the one to write and compare.
 ReportHook = Callable[[dict[str, Any]], dict[str, Any]]
@@ -87,7 +86,7 @@ class DryRunResult:
         status: StatusSnapshot,
         metrics: MetricsSnapshot,
         report: dict[str, Any],
-        buffer: EventBuffer | None,
+        log: EventLog | None,
         run_dir: Path | None,
     ) -> None:
         self.run_id = run_id
@@ -98,7 +97,7 @@ class DryRunResult:
         self.metrics = metrics
         self.report = report
         self.run_dir = run_dir
-        self._buffer = buffer
+        self._log = log
 
     @property
     def state(self) -> SessionState:
@@ -108,24 +107,20 @@ class DryRunResult:
     def scenario(self) -> Scenario:
         return self.orchestrator.scenario
 
-    @cached_property
-    def events(self) -> list[Event]:
-        """Every event of the run as :class:`Event` documents (needs ``keep_events``)."""
-        if self._buffer is None:
-            raise RuntimeError("this run did not keep its events; pass keep_events=True or read events.jsonl")
-        return [event_document(e, self.run_id) for e in self._buffer.events]
-
     @property
-    def event_records(self) -> list[EventRecord]:
-        if self._buffer is None:
-            raise RuntimeError("this run did not keep its events")
-        return self._buffer.events
+    def events(self) -> EventLog:
+        """Every event of the run, in order (needs ``keep_events``, the default).
 
-    def count(self, kind: str, **payload: Any) -> int:
-        """How many kept events have ``kind`` and the given payload values."""
-        return sum(
-            1 for e in self.event_records if e.kind == kind and all(e.payload.get(k) == v for k, v in payload.items())
-        )
+        A sequence of :class:`~.events.EventRecord`; ``events.count(kind, **fields)`` counts
+        the events of ``kind`` whose payload has the given values.
+        """
+        if self._log is None:
+            raise RuntimeError("this run did not keep its events; pass keep_events=True or read events.jsonl")
+        return self._log
+
+    def count(self, kind: str, **fields: Any) -> int:
+        """``self.events.count(kind, **fields)``."""
+        return self.events.count(kind, **fields)
 
     @property
     def files(self) -> dict[str, Path]:
@@ -170,6 +165,79 @@ def _redacted(document: _Doc, redactor: Redactor) -> _Doc:
     return type(document).model_validate(redactor.redact_data(document.to_json_data()))
 
 
+@dataclass
+class RunParts:
+    """The wired-up pieces of one run: what :func:`assemble_run` builds (nothing has run yet)."""
+
+    run_id: str
+    clock: SimClock
+    stream: EventStream
+    collector: MetricsCollector
+    audit: AuditLog
+    activity: StepActivity
+    orchestrator: Orchestrator
+    log: EventLog | None
+    run_dir: Path | None
+    steps: int
+
+
+def assemble_run(
+    scenario: Scenario,
+    *,
+    run_id: str,
+    broker: Broker | None = None,
+    clock: SimClock | None = None,
+    config: DryRunConfig | None = None,
+    out_dir: Path | None = None,
+    listeners: Sequence[EventListener] = (),
+    keep_events: bool = True,
+    redactor: Redactor | None = None,
+    steps: int | None = None,
+    audit_key: bytes | Literal["env"] | None = "env",
+    collector: MetricsCollector | None = None,
+    audit: AuditLog | None = None,
+) -> RunParts:
+    """Wire one run: clock, event stream, metrics, audit log, activity, orchestrator.
+
+    The one place a run is put together: :func:`run_scenario` and the plugin's
+    ``orchestrator``/``dryrun`` fixtures all call it (a fixture may hand in its own
+    ``collector`` and in-memory ``audit`` log, which a conftest can override).
+    """
+    if not _RUN_ID.match(run_id):
+        # it names a directory under out_dir: no separators, no "..", nothing hidden
+        raise ValueError(f"run_id {run_id!r} must match {_RUN_ID.pattern} (use make_run_id to derive one)")
+    clock = run_clock(broker, clock)
+    stream = EventStream(run_id, clock, redactor=redactor)
+    if broker is None:
+        broker = MockBroker(scenario.broker_config(), clock=clock)
+    collector = collector if collector is not None else MetricsCollector()
+    run_steps = scenario.steps if steps is None else steps
+    activity = StepActivity(clock, span_steps=clock.step + run_steps + scenario.stop_timeout_steps + 1)
+    rdir = run_dir_of(out_dir, run_id) if out_dir is not None else None
+    if audit is None:
+        if rdir is not None:
+            audit = AuditLog(
+                run_id,
+                events_file=JsonlFile(rdir / "events.jsonl"),
+                audit_file=JsonlFile(rdir / "audit.jsonl"),
+                key=audit_key_from_env() if audit_key == "env" else audit_key,
+            )
+        else:
+            audit = AuditLog(run_id)
+    stream.tap(collector)
+    stream.tap(activity)
+    stream.tap(audit, flush=audit.flush)
+    log = EventLog() if keep_events else None
+    if log is not None:
+        stream.subscribe(log)
+    for listener in listeners:
+        stream.subscribe(listener)
+    orch = Orchestrator(
+        scenario, broker=broker, clock=clock, stream=stream, config=config, audit_writable=audit.accepts_writes
+    )
+    return RunParts(run_id, clock, stream, collector, audit, activity, orch, log, rdir, run_steps)
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -198,49 +266,39 @@ def run_scenario(
     ``audit_key`` keys the audit chain written under ``out_dir`` (HMAC-SHA256); by default
     it comes from ``PEAK_DRYRUN_AUDIT_KEY``. The report is the same with or without a key.
     """
-    run_id = run_id or make_run_id(scenario.name)
-    if not _RUN_ID.match(run_id):
-        # it names a directory under out_dir: no separators, no "..", nothing hidden
-        raise ValueError(f"run_id {run_id!r} must match {_RUN_ID.pattern} (use make_run_id to derive one)")
-    clock = run_clock(broker, clock)
-    stream = EventStream(run_id, clock, redactor=redactor)
-    if broker is None:
-        broker = MockBroker(scenario.broker_config(), clock=clock)
-    collector = MetricsCollector()
-    stream.subscribe(collector.on_event)
-    last = LastEvents()
-    run_steps = scenario.steps if steps is None else steps
-    activity = StepActivity(clock, span_steps=clock.step + run_steps + scenario.stop_timeout_steps + 1)
-    stream.subscribe(activity)
-    stream.subscribe(last)
-    buffer = EventBuffer() if keep_events else None
-    if buffer is not None:
-        stream.subscribe(buffer)
-    rdir = run_dir_of(out_dir, run_id) if out_dir is not None else None
-    if rdir is not None:
-        audit = AuditLog(
-            run_id,
-            events_file=JsonlFile(rdir / "events.jsonl"),
-            audit_file=JsonlFile(rdir / "audit.jsonl"),
-            key=audit_key_from_env() if audit_key == "env" else audit_key,
-        )
-    else:
-        audit = AuditLog(run_id)
-    stream.subscribe(audit)
-    for listener in listeners:
-        stream.subscribe(listener)
-    orch = Orchestrator(
-        scenario, broker=broker, clock=clock, stream=stream, config=config, audit_writable=audit.accepts_writes
+    parts = assemble_run(
+        scenario,
+        run_id=run_id or make_run_id(scenario.name),
+        broker=broker,
+        clock=clock,
+        config=config,
+        out_dir=out_dir,
+        listeners=listeners,
+        keep_events=keep_events,
+        redactor=redactor,
+        steps=steps,
+        audit_key=audit_key,
+    )
+    run_id, stream, collector, audit, orch, rdir = (
+        parts.run_id,
+        parts.stream,
+        parts.collector,
+        parts.audit,
+        parts.orchestrator,
+        parts.run_dir,
     )
     try:
         if orch.preflight():
-            orch.run(run_steps)
+            orch.run(parts.steps)
             orch.stop()
         preflight = [PreflightCheck(check=name, ok=ok, detail=detail) for name, ok, detail in orch.preflight_results]
         redactor = stream.redactor
         health = _redacted(build_health(orch, collector, run_id=run_id), redactor)
         status = _redacted(
-            build_status(orch, run_id=run_id, last_events=last, preflight=preflight, activity=activity), redactor
+            build_status(
+                orch, run_id=run_id, last_events=stream.last_records(), preflight=preflight, activity=parts.activity
+            ),
+            redactor,
         )
         metrics = _redacted(build_metrics(orch, collector, run_id=run_id), redactor)
         report = build_report(health, status, metrics)
@@ -275,6 +333,6 @@ def run_scenario(
         status=status,
         metrics=metrics,
         report=report,
-        buffer=buffer,
+        log=parts.log,
         run_dir=rdir,
     )

@@ -18,17 +18,18 @@ import contextlib
 import random
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from enum import Enum
 from typing import Any, Final, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .boundary import unwrap_broker
-from .broker import Broker, BrokerOp, MockBroker
+from .broker import Broker, MockBroker
 from .clock import SimClock
 from .errors import BrokerError, BrokerTimeoutError, RateLimitError, TransientUnavailableError
+from .events import Event, FaultInjectedEvent, FaultSkippedEvent
 from .model import Fill, Order, OrderRequest
 from .orders import OrderState
+from .vocab import BrokerOp, FaultKind
 
 __all__ = [
     "FAULT_OPS",
@@ -38,18 +39,6 @@ __all__ = [
     "FaultRate",
     "FaultRule",
 ]
-
-
-class FaultKind(str, Enum):
-    """Failures injected at the broker boundary (the runbook's C1 and C3 phases)."""
-
-    RATE_LIMIT = "rate_limit"
-    TIMEOUT = "timeout"
-    TRANSIENT_UNAVAILABLE = "transient_unavailable"
-    DUPLICATE_FILL = "duplicate_fill"
-    OUT_OF_ORDER_FILL = "out_of_order_fill"
-    DROPPED_ACK = "dropped_ack"
-    CANCEL_RACE = "cancel_race"
 
 
 _ALL_OPS: Final = frozenset(BrokerOp)
@@ -116,8 +105,8 @@ class FaultRate(BaseModel):
     ops: tuple[BrokerOp, ...] = (BrokerOp.PLACE, BrokerOp.CANCEL, BrokerOp.QUERY)
 
 
-#: Receives ``(kind, payload)`` for every ``fault_injected`` / ``fault_skipped`` event.
-EmitFn = Callable[[str, dict[str, Any]], object]
+#: Receives every ``fault_injected`` / ``fault_skipped`` event.
+EmitFn = Callable[[Event], object]
 
 
 class _Rule:
@@ -375,17 +364,17 @@ class FaultInjector:
             return None
         return kind, None
 
-    def _announce(self, op: BrokerOp, kind: FaultKind, **extra: str) -> None:
+    def _announce(self, op: BrokerOp, kind: FaultKind, *, broker_order_id: str | None = None) -> None:
         key = (op.value, kind.value)
         self.injected[key] = self.injected.get(key, 0) + 1
         if self.emit is not None:
-            self.emit("fault_injected", {"op": op.value, "fault": kind.value, "step": self.clock.step, **extra})
+            self.emit(FaultInjectedEvent(op=op, fault=kind, step=self.clock.step, broker_order_id=broker_order_id))
 
     def _skip(self, op: BrokerOp, kind: FaultKind, reason: str) -> None:
         key = (op.value, kind.value)
         self.skipped[key] = self.skipped.get(key, 0) + 1
         if self.emit is not None:
-            self.emit("fault_skipped", {"op": op.value, "fault": kind.value, "step": self.clock.step, "reason": reason})
+            self.emit(FaultSkippedEvent(op=op, fault=kind, step=self.clock.step, reason=reason))
 
     @staticmethod
     def _raise_before(kind: FaultKind, label: str) -> None:

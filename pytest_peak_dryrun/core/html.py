@@ -1,7 +1,7 @@
 """``dryrun_status_snapshot.html``: the status report as one self-contained page.
 
 The same inputs as :func:`~pytest_peak_dryrun.core.markdown.render_markdown`, plus the
-per-step activity of each run (see :func:`step_activity`). The page has inline CSS and
+per-step activity of each run (counted while it ran: ``status.json``'s ``activity``). The page has inline CSS and
 inline SVG only: no script, no external stylesheet, font or image, and a Content Security
 Policy that forbids loading anything, so it opens the same offline, from a CI artifact or
 an e-mail attachment. Per run it draws the order lifecycle as a state-transition diagram
@@ -12,98 +12,25 @@ sorted, coordinates formatted with a fixed precision.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any, Final
 
-from .clock import DEFAULT_STEP_MS
+from .events import ACTIVITY_CATEGORIES
 from .markdown import lifecycle_counts, metric_samples
 from .orders import LEGAL_TRANSITIONS, TERMINAL_STATES, OrderState
-from .snapshots import ACTIVITY_BARS, ACTIVITY_CATEGORIES, ACTIVITY_CATEGORY_NAMES, ACTIVITY_CATEGORY_OF
+from .snapshots import ACTIVITY_BARS
 
-__all__ = ["ACTIVITY_CATEGORIES", "MAX_BARS", "render_html", "step_activity"]
+__all__ = ["MAX_BARS", "render_html"]
 
-# The categories live beside the in-run counter (snapshots.StepActivity); this module
-# draws them and can also recount them from an events.jsonl stream (step_activity).
-_CATEGORY_OF: Final = ACTIVITY_CATEGORY_OF
-_CATEGORY_NAMES: Final = ACTIVITY_CATEGORY_NAMES
+# The categories are the event table's (Event.CATEGORY), counted during the run
+# (snapshots.StepActivity); this module only draws them.
+_CATEGORY_NAMES: Final = ACTIVITY_CATEGORIES
 #: At most this many bars per chart; longer runs are bucketed into ranges of steps.
 MAX_BARS: Final = ACTIVITY_BARS
 
 _BADGE: Final = {"ok": "ok", "degraded": "degraded", "failed": "failed"}
-
-
-# -- per-step activity ---------------------------------------------------------------------
-
-_KIND_PREFIX: Final = '{"kind":"'
-
-
-def _kind_and_ts(line: str) -> tuple[str, float]:
-    """``kind`` and ``ts`` of one ``events.jsonl`` line.
-
-    Lines are canonical JSON with sorted keys, so ``kind`` is the first key and ``ts`` the
-    last: both are sliced out without parsing the payload (a million-event run is bucketed
-    in a fraction of what ``json.loads`` per line costs). Anything else is parsed in full.
-    """
-    line = line.rstrip("\n")
-    if line.startswith(_KIND_PREFIX) and line.endswith("}"):
-        end = line.find('"', len(_KIND_PREFIX))
-        _, sep, tail = line[:-1].rpartition(',"ts":')
-        if end > 0 and sep and "\\" not in line[len(_KIND_PREFIX) : end]:
-            try:
-                return line[len(_KIND_PREFIX) : end], float(tail)
-            except ValueError:
-                pass
-    event = json.loads(line)
-    return str(event["kind"]), float(event["ts"])
-
-
-def step_activity(
-    event_lines: Iterable[str], *, last_ts: float | None, step_ms: int = DEFAULT_STEP_MS
-) -> list[dict[str, Any]]:
-    """Events per step (or per range of steps) of one run, from its ``events.jsonl`` lines.
-
-    Events carry simulated time, not a step number, so the step of an event is
-    ``(ts - ts of the first event) // step_ms``: the first event (a preflight check)
-    happens at step 0 before the loop starts, and ``step_ms`` is the simulated clock's step
-    (the default :class:`~pytest_peak_dryrun.core.clock.SimClock` step unless a suite
-    builds its own clock). ``last_ts`` (the health document's ``last_audit_event_ts``)
-    fixes the span up front, so a run of millions of steps is bucketed into at most
-    :data:`MAX_BARS` ranges in one streaming pass with constant memory.
-
-    Returns ``[{"first_step", "last_step", "counts": {category: n}}]`` for every range,
-    empty ranges included, counts listing only non-zero categories in chart order.
-    """
-    buckets: list[dict[str, int]] = []
-    first_ms: int | None = None
-    width = 1
-    last_ms = None if last_ts is None else round(last_ts * 1000)
-    for line in event_lines:
-        if not line.strip():
-            continue
-        kind, ts = _kind_and_ts(line)
-        ts_ms = round(ts * 1000)
-        if first_ms is None:
-            first_ms = ts_ms
-            span = 1 if last_ms is None else max(0, last_ms - first_ms) // step_ms + 1
-            width = max(1, math.ceil(span / MAX_BARS))
-        step = max(0, ts_ms - first_ms) // step_ms
-        index = step // width
-        while len(buckets) <= index:
-            buckets.append({})
-        category = _CATEGORY_OF.get(kind, "other")
-        counts = buckets[index]
-        counts[category] = counts.get(category, 0) + 1
-    return [
-        {
-            "first_step": i * width,
-            "last_step": i * width + width - 1,
-            "counts": {name: counts[name] for name in _CATEGORY_NAMES if counts.get(name)},
-        }
-        for i, counts in enumerate(buckets)
-    ]
 
 
 # -- small helpers ---------------------------------------------------------------------------
@@ -476,7 +403,7 @@ def render_html(
     problems: Sequence[str] = (),
     activity: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> str:
-    """The whole page. ``activity`` maps run ids to :func:`step_activity` results."""
+    """The whole page. ``activity`` maps run ids to their ``status.json`` activity buckets."""
     status = summary["status"]
     out = [
         "<!DOCTYPE html>",

@@ -1,35 +1,26 @@
-"""The runbook's ten metrics (and two fault counters), counted from the event stream, with a label policy.
+"""The metrics of a run, computed from the event stream as the event table says, with a label policy.
 
-Label *names* come from an allowlist and label *values* from fixed enums, so an order id,
-an account id or a token can never become a label (DESIGN.md, No secrets). Counting happens
-in plain dicts on the hot path; the Prometheus text exposition is rendered on demand
-through prometheus_client with a private registry and a custom collector, which never
-touches prometheus_client's process-wide state (a user's own metrics stay as they are) and
-emits no ``_created`` series (those carry wall-clock time).
-
-Beside the runbook's ten (:data:`METRIC_SPECS`, unchanged), :data:`FAULT_METRIC_SPECS` counts
-the faults injected at the broker boundary and those the broker could not express, so a
-fault schedule that did not reach a broker shows in the numbers, not only in the events.
+What each metric counts (which event kinds, which fields become its labels) is declared once,
+in the event table (:data:`~.events.METRIC_SPECS`); this module turns those declarations into
+counting code, and ``peak-dryrun validate`` recounts a run's ``events.jsonl`` with the same
+code. Label *names* come from the specs and label *values* from the enum types of the event
+fields they are read from, so an order id, an account id or a token can never become a label
+(DESIGN.md, No secrets). Counting happens in plain dicts on the hot path; the Prometheus text
+exposition is rendered on demand through prometheus_client with a private registry and a
+custom collector, which never touches prometheus_client's process-wide state (a user's own
+metrics stay as they are) and emits no ``_created`` series (those carry wall-clock time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-from .broker import BrokerOp
-from .errors import RetryReason
-from .events import EventRecord
-from .faults import FaultKind
-from .orchestrator import Outcome, SessionState
-from .orders import OrderState
-from .rails import Rail
-from .reconcile import MismatchKind
+from .events import METRIC_SPECS, Count, Event, EventRecord, LastTime, MetricSpec, StateOf, label_values
 
 __all__ = [
-    "FAULT_METRIC_SPECS",
     "LABEL_VALUES",
     "METRIC_SPECS",
     "LabelPolicyError",
@@ -43,58 +34,27 @@ class LabelPolicyError(ValueError):
     """A label name outside the allowlist, or a value outside its fixed enum."""
 
 
-def _values(enum: type[Enum]) -> frozenset[str]:
-    return frozenset(str(member.value) for member in enum)
+class UnknownMetricError(KeyError):
+    """A lookup of a metric (or a label of it) that does not exist; the message lists what does."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
-#: Allowed label names and, for each, the fixed set of allowed values.
-LABEL_VALUES: Final[Mapping[str, frozenset[str]]] = {
-    "state": _values(SessionState),
-    "rail": _values(Rail),
-    "outcome": _values(Outcome),
-    "from_state": _values(OrderState),
-    "to_state": _values(OrderState),
-    "kind": _values(MismatchKind),
-    "op": _values(BrokerOp),
-    "reason": _values(RetryReason),
-    "fault": _values(FaultKind),
-}
+#: Allowed label names and, for each, the fixed set of allowed values (from the event table).
+LABEL_VALUES: Final[Mapping[str, frozenset[str]]] = label_values()
 #: Label names whose values are only known per run (instrument symbols, run ids).
 POLICY_LABELS: Final = frozenset({"instrument", "run"})
 
-
-@dataclass(frozen=True, slots=True)
-class MetricSpec:
-    name: str
-    type: Literal["counter", "gauge"]
-    help: str
-    labels: tuple[str, ...]
+_Update = Callable[[Event, int], None]
 
 
-#: The runbook's contract (DESIGN.md, Metrics): names, types and label sets.
-METRIC_SPECS: Final[tuple[MetricSpec, ...]] = (
-    MetricSpec("orchestrator_state", "gauge", "1 for the session's current state, 0 for the others", ("state",)),
-    MetricSpec("last_audit_event_ts", "gauge", "simulated time of the last audit event, in seconds", ()),
-    MetricSpec("reconciler_last_ok_ts", "gauge", "simulated time of the last clean reconcile pass, in seconds", ()),
-    MetricSpec("safety_rail_trips_total", "counter", "safety rail trips", ("rail",)),
-    MetricSpec("orders_place_total", "counter", "place requests by outcome", ("outcome",)),
-    MetricSpec("orders_cancel_total", "counter", "cancel requests by outcome", ("outcome",)),
-    MetricSpec("orders_query_total", "counter", "order status queries by outcome", ("outcome",)),
-    MetricSpec("order_state_transitions_total", "counter", "order state transitions", ("from_state", "to_state")),
-    MetricSpec("reconcile_mismatches_total", "counter", "reconcile mismatches by kind", ("kind",)),
-    MetricSpec("retry_attempts_total", "counter", "retries of broker operations", ("op", "reason")),
-)
-#: Not the runbook's: faults at the broker boundary (core/faults.py), injected or skipped.
-FAULT_METRIC_SPECS: Final[tuple[MetricSpec, ...]] = (
-    MetricSpec("faults_injected_total", "counter", "faults injected at the broker boundary", ("op", "fault")),
-    MetricSpec(
-        "faults_skipped_total", "counter", "scheduled faults the broker could not express (skipped)", ("op", "fault")
-    ),
-)
+def _plain(value: object) -> str:
+    return str(value.value) if isinstance(value, Enum) else str(value)
 
 
 class MetricsCollector:
-    """Counters and gauges of one run, fed by :meth:`on_event` (an event-stream listener)."""
+    """Counters and gauges of one run, fed by the event stream (a tap: ``collector(seq, ts_ms, event)``)."""
 
     def __init__(self, *, allowed_values: Mapping[str, Iterable[str]] | None = None) -> None:
         """``allowed_values`` opens a policy label (``instrument``, ``run``) with its values."""
@@ -107,22 +67,11 @@ class MetricsCollector:
             self._allowed[name] = frozenset(values)
         self._specs: dict[str, MetricSpec] = {}
         self._series: dict[str, dict[tuple[str, ...], float]] = {}
-        for spec in (*METRIC_SPECS, *FAULT_METRIC_SPECS):
+        #: per event type, the updates its events make (built from the specs' sources)
+        self._updates: dict[type[Event], tuple[_Update, ...]] = {}
+        self._every: tuple[_Update, ...] = ()
+        for spec in METRIC_SPECS:
             self.register(spec)
-        self._state_series = self._series["orchestrator_state"]
-        for state in SessionState:
-            self._state_series[(state.value,)] = 1.0 if state is SessionState.INIT else 0.0
-        self._place = self._series["orders_place_total"]
-        self._cancel = self._series["orders_cancel_total"]
-        self._query = self._series["orders_query_total"]
-        self._transitions = self._series["order_state_transitions_total"]
-        self._mismatches = self._series["reconcile_mismatches_total"]
-        self._retries = self._series["retry_attempts_total"]
-        self._trips = self._series["safety_rail_trips_total"]
-        self._last_event = self._series["last_audit_event_ts"]
-        self._last_ok = self._series["reconciler_last_ok_ts"]
-        self._faults = self._series["faults_injected_total"]
-        self._skipped = self._series["faults_skipped_total"]
 
     # -- registration and the label policy ------------------------------------------------
 
@@ -137,7 +86,55 @@ class MetricsCollector:
         if spec.name in self._specs:
             raise LabelPolicyError(f"metric {spec.name} is already registered")
         self._specs[spec.name] = spec
-        self._series[spec.name] = {}
+        series: dict[tuple[str, ...], float] = {}
+        self._series[spec.name] = series
+        for source in spec.sources:
+            self._wire(spec, series, source)
+
+    def _wire(self, spec: MetricSpec, series: dict[tuple[str, ...], float], source: object) -> None:
+        """Turn one declared source of ``spec`` into the update its events make."""
+        update: _Update
+        if isinstance(source, Count):
+            getter = operator.attrgetter(*source.fields)
+            single = len(source.fields) == 1
+
+            def update(event: Event, ts_ms: int) -> None:
+                values = getter(event)
+                key = (values,) if single else values
+                current = series.get(key)
+                if current is None:
+                    key = tuple(map(_plain, key))
+                    self._check(spec, key)
+                    current = 0
+                series[key] = current + 1
+
+        elif isinstance(source, StateOf):
+            field = operator.attrgetter(source.field)
+            for value in sorted(self._allowed[spec.labels[0]]):
+                series[(value,)] = 1.0 if value == source.initial else 0.0
+
+            def update(event: Event, ts_ms: int) -> None:
+                state = _plain(field(event))
+                self._check(spec, (state,))
+                for key in series:
+                    series[key] = 1.0 if key[0] == state else 0.0
+
+        elif isinstance(source, LastTime):
+            when = None if source.when is None else operator.attrgetter(source.when)
+
+            def update(event: Event, ts_ms: int) -> None:
+                if when is None or when(event):
+                    series[()] = ts_ms / 1000
+
+            if source.kind is None:
+                self._every = (*self._every, update)
+                return
+            kind = source.kind
+        else:  # pragma: no cover - the table only declares the three
+            raise TypeError(f"metric {spec.name}: unknown source {source!r}")
+        if not isinstance(source, LastTime):
+            kind = source.kind
+        self._updates[kind] = (*self._updates.get(kind, ()), update)
 
     def _check(self, spec: MetricSpec, values: tuple[str, ...]) -> None:
         if len(values) != len(spec.labels):
@@ -163,77 +160,50 @@ class MetricsCollector:
             self._check(self._specs[name], labels)
         series[labels] = value
 
+    def _spec(self, name: str) -> MetricSpec:
+        spec = self._specs.get(name)
+        if spec is None:
+            raise UnknownMetricError(f"no metric named {name!r}; the metrics are {', '.join(self._specs)}")
+        return spec
+
     def value(self, name: str, **labels: str) -> float:
         """The current value of one series (0 when it was never touched)."""
-        spec = self._specs[name]
-        key = tuple(labels[label] for label in spec.labels)
+        spec = self._spec(name)
+        if set(labels) != set(spec.labels):
+            raise UnknownMetricError(
+                f"metric {name} has labels ({', '.join(spec.labels) or 'none'}); got ({', '.join(labels) or 'none'})"
+            )
+        key = tuple(_plain(labels[label]) for label in spec.labels)
         return self._series[name].get(key, 0)
 
     def total(self, name: str) -> float:
+        self._spec(name)
         return sum(self._series[name].values())
 
     def by_label(self, name: str, label: str) -> dict[str, float]:
         """Non-zero totals of ``name`` per value of one of its labels, sorted by value."""
-        index = self._specs[name].labels.index(label)
+        spec = self._spec(name)
+        if label not in spec.labels:
+            raise UnknownMetricError(f"metric {name} has labels ({', '.join(spec.labels)}); no label {label!r}")
+        index = spec.labels.index(label)
         out: dict[str, float] = {}
         for key, value in self._series[name].items():
             if value:
                 out[key[index]] = out.get(key[index], 0) + value
         return dict(sorted(out.items()))
 
-    # -- the event-stream listener --------------------------------------------------------
+    # -- the event stream ----------------------------------------------------------------
 
-    def on_event(self, event: EventRecord) -> None:
-        self._last_event[()] = event.ts_ms / 1000
-        handler = _HANDLERS.get(event.kind)
-        if handler is not None:
-            handler(self, event.payload, event.ts_ms)
+    def __call__(self, seq: int, ts_ms: int, event: Event) -> None:
+        """The stream tap: apply the updates the event table declares for this event's kind."""
+        for update in self._every:
+            update(event, ts_ms)
+        for update in self._updates.get(type(event), ()):
+            update(event, ts_ms)
 
-    __call__ = on_event
-
-    def _counter(self, series: dict[tuple[str, ...], float], name: str, key: tuple[str, ...]) -> None:
-        current = series.get(key)
-        if current is None:
-            self._check(self._specs[name], key)
-            current = 0
-        series[key] = current + 1
-
-    def _on_session_state(self, payload: Mapping[str, Any], ts_ms: int) -> None:
-        to_state = payload["to_state"]
-        self._check(self._specs["orchestrator_state"], (to_state,))
-        for key in self._state_series:
-            self._state_series[key] = 1.0 if key[0] == to_state else 0.0
-
-    def _on_place(self, payload: Mapping[str, Any], ts_ms: int) -> None:
-        self._counter(self._place, "orders_place_total", (payload["outcome"],))
-
-    def _on_cancel(self, payload: Mapping[str, Any], ts_ms: int) -> None:
-        self._counter(self._cancel, "orders_cancel_total", (payload["outcome"],))
-
-    def _on_query(self, payload: Mapping[str, Any], ts_ms: int) -> None:
-        self._counter(self._query, "orders_query_total", (payload["outcome"],))
-
-    def _on_transition(self, payload: Mapping[str, Any], ts_ms: int) -> None:
-        self._counter(self._transitions, "order_state_transitions_total", (payload["from_state"], payload["to_state"]))
-
-    def _on_mismatch(self, payload: Mapping[str, Any], ts_ms: int) -> None:
-        self._counter(self._mismatches, "reconcile_mismatches_total", (payload["kind"],))
-
-    def _on_retry(self, payload: Mapping[str, Any], ts_ms: int) -> None:
-        self._counter(self._retries, "retry_attempts_total", (payload["op"], payload["reason"]))
-
-    def _on_trip(self, payload: Mapping[str, Any], ts_ms: int) -> None:
-        self._counter(self._trips, "safety_rail_trips_total", (payload["rail"],))
-
-    def _on_fault(self, payload: Mapping[str, Any], ts_ms: int) -> None:
-        self._counter(self._faults, "faults_injected_total", (payload["op"], payload["fault"]))
-
-    def _on_fault_skipped(self, payload: Mapping[str, Any], ts_ms: int) -> None:
-        self._counter(self._skipped, "faults_skipped_total", (payload["op"], payload["fault"]))
-
-    def _on_reconcile_pass(self, payload: Mapping[str, Any], ts_ms: int) -> None:
-        if payload.get("ok"):
-            self._last_ok[()] = ts_ms / 1000
+    def on_event(self, record: EventRecord) -> None:
+        """The same as a listener of records (``stream.subscribe(collector.on_event)``)."""
+        self(record.seq, record.ts_ms, record.payload)
 
     # -- output -------------------------------------------------------------------------
 
@@ -258,21 +228,6 @@ class MetricsCollector:
 
     def render_prometheus(self) -> str:
         return render_prometheus(self.families())
-
-
-_HANDLERS: Final = {
-    "session_state": MetricsCollector._on_session_state,
-    "order_place": MetricsCollector._on_place,
-    "order_cancel": MetricsCollector._on_cancel,
-    "order_query": MetricsCollector._on_query,
-    "order_transition": MetricsCollector._on_transition,
-    "reconcile_mismatch": MetricsCollector._on_mismatch,
-    "retry": MetricsCollector._on_retry,
-    "rail_trip": MetricsCollector._on_trip,
-    "reconcile_pass": MetricsCollector._on_reconcile_pass,
-    "fault_injected": MetricsCollector._on_fault,
-    "fault_skipped": MetricsCollector._on_fault_skipped,
-}
 
 
 def _number(value: float) -> int | float:

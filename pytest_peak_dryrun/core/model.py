@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSche
 
 from .orders import OrderState, OrderType, Side
 
-__all__ = ["Event", "Fill", "Money", "Order", "OrderRequest"]
+__all__ = ["EventDocument", "Fill", "Money", "Order", "OrderRequest"]
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -90,7 +90,7 @@ class Fill(BaseModel):
     step: int
 
 
-class Event(BaseModel):
+class EventDocument(BaseModel):
     """One fact on the event stream: ``{seq, ts, kind, run_id, payload}``."""
 
     model_config = _FROZEN

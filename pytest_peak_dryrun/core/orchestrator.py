@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from enum import Enum
+from functools import partial
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,7 +26,18 @@ from .boundary import check_broker, signature_problems, unwrap_broker
 from .broker import Broker, BrokerOp, MockBroker
 from .clock import SimClock, check_broker_clock
 from .errors import BrokerError, PermanentBrokerError, RetryReason, UnknownOrderError
-from .events import EventStream
+from .events import (
+    FillDuplicateIgnoredEvent,
+    FillEvent,
+    FillOutOfOrderEvent,
+    OrderCancelEvent,
+    OrderPlaceEvent,
+    OrderQueryEvent,
+    PreflightCheckEvent,
+    RetryEvent,
+    SessionStateEvent,
+    money,
+)
 from .faults import FaultInjector
 from .model import Fill, Order
 from .orders import IllegalTransitionError, OrderRecord, OrderState, Side
@@ -33,6 +45,8 @@ from .rails import SafetyRails
 from .reconcile import MismatchKind, Reconciler
 from .retry import RetryExhaustedError
 from .scenario import SYMBOL_RE, PlannedCancel, PlannedOrder, Scenario
+from .stream import EventStream
+from .vocab import Outcome, SessionState
 
 __all__ = [
     "SESSION_TRANSITIONS",
@@ -42,16 +56,6 @@ __all__ = [
     "Outcome",
     "SessionState",
 ]
-
-
-class SessionState(str, Enum):
-    INIT = "INIT"
-    PREFLIGHT_OK = "PREFLIGHT_OK"
-    PREFLIGHT_FAILED = "PREFLIGHT_FAILED"
-    DRYRUN_ACTIVE = "DRYRUN_ACTIVE"
-    STOPPING = "STOPPING"
-    STOPPED = "STOPPED"
-    ERROR_REQUIRES_OPERATOR = "ERROR_REQUIRES_OPERATOR"
 
 
 _SS = SessionState
@@ -64,15 +68,6 @@ SESSION_TRANSITIONS: Final[dict[SessionState, frozenset[SessionState]]] = {
     _SS.PREFLIGHT_FAILED: frozenset(),
     _SS.ERROR_REQUIRES_OPERATOR: frozenset(),
 }
-
-
-class Outcome(str, Enum):
-    """The ``outcome`` label of ``orders_{place,cancel,query}_total``."""
-
-    OK = "ok"
-    REJECTED = "rejected"
-    ERROR = "error"
-    UNKNOWN = "unknown"
 
 
 class IllegalSessionTransitionError(RuntimeError):
@@ -177,17 +172,14 @@ class Orchestrator:
     def _set_state(self, to_state: SessionState, reason: str = "") -> None:
         if to_state not in SESSION_TRANSITIONS[self.state]:
             raise IllegalSessionTransitionError(self.state, to_state)
-        payload: dict[str, Any] = {"from_state": self.state.value, "to_state": to_state.value}
-        if reason:
-            payload["reason"] = reason
-        self.state = to_state
-        self.emit("session_state", payload)
+        from_state, self.state = self.state, to_state
+        self.emit(SessionStateEvent(from_state=from_state, to_state=to_state, reason=reason))
 
     def preflight(self) -> bool:
         """INIT -> PREFLIGHT_OK, or PREFLIGHT_FAILED naming every failed check."""
         checks = self.preflight_results = list(self._preflight_checks())
         for name, ok, detail in checks:
-            self.emit("preflight_check", {"check": name, "ok": ok, "detail": detail})
+            self.emit(PreflightCheckEvent(check=name, ok=ok, detail=detail))
         self.preflight_failures = [f"{name}: {detail}" for name, ok, detail in checks if not ok]
         if self.preflight_failures:
             self._set_state(SessionState.PREFLIGHT_FAILED, "; ".join(self.preflight_failures))
@@ -266,6 +258,7 @@ class Orchestrator:
             if self._on_step is not None:
                 self._on_step(step)
             self._step(step)
+            self.stream.flush()  # a step is written whole or not at all
             done += 1
             self.steps_run += 1
             if self.rails.tripped:
@@ -335,6 +328,7 @@ class Orchestrator:
                 self._on_step(step)
             self.rails.begin_step(step)
             self._sync(step)
+            self.stream.flush()
             waited += 1
         self.reconciler.run_pass(self.injector, self.book, self.clock.step)
         self.injector.finish()  # a scheduled fault that never fired is named, never silent
@@ -342,7 +336,7 @@ class Orchestrator:
     # -- broker operations ------------------------------------------------------------------
 
     def _on_retry(self, op: str, reason: str, attempt: int, backoff_ms: int) -> None:
-        self.emit("retry", {"op": op, "reason": reason, "attempt": attempt, "backoff_ms": backoff_ms})
+        self.emit(RetryEvent(op=BrokerOp(op), reason=RetryReason(reason), attempt=attempt, backoff_ms=backoff_ms))
         self.rails.on_retry()
 
     def _place(self, planned: PlannedOrder, step: int) -> None:
@@ -380,15 +374,15 @@ class Orchestrator:
             updated_step=step,
         )
         book.add(rec)
-        payload: dict[str, Any] = {
-            "order_id": order_id,
-            "instrument": req.instrument,
-            "side": req.side.value,
-            "order_type": req.order_type.value,
-            "qty": req.qty,
-        }
-        if req.limit_price is not None:
-            payload["limit_price"] = req.limit_price
+        placed = partial(
+            OrderPlaceEvent,
+            order_id=order_id,
+            instrument=req.instrument,
+            side=req.side,
+            order_type=req.order_type,
+            qty=money(req.qty),
+            limit_price=None if req.limit_price is None else money(req.limit_price),
+        )
         try:
             boid = self.retry.call(
                 BrokerOp.PLACE.value,
@@ -397,19 +391,19 @@ class Orchestrator:
                 on_retry=self._on_retry,
             )
         except PermanentBrokerError as exc:
-            self.emit("order_place", {**payload, "outcome": Outcome.REJECTED.value, "reason": _reason(exc)})
+            self.emit(placed(outcome=Outcome.REJECTED, reason=_reason(exc)))
             self.rails.on_place_result(rejected=True)
             book.transition(rec, OrderState.REJECTED, step)
             return
         except RetryExhaustedError as exc:
             # The broker may hold the order (a timeout after acceptance): the reconciler
             # will report it as unknown_on_broker if so.
-            self.emit("order_place", {**payload, "outcome": Outcome.ERROR.value, "reason": exc.reason.value})
+            self.emit(placed(outcome=Outcome.ERROR, reason=exc.reason.value))
             self.rails.on_place_result(rejected=True)
             book.transition(rec, OrderState.REJECTED, step)
             return
         book.bind(rec, boid)
-        self.emit("order_place", {**payload, "broker_order_id": boid, "outcome": Outcome.OK.value})
+        self.emit(placed(outcome=Outcome.OK, broker_order_id=boid))
         self.rails.on_place_result(rejected=False)
 
     def _cancel(self, rec: OrderRecord, step: int) -> None:
@@ -431,21 +425,17 @@ class Orchestrator:
                 on_retry=on_retry,
             )
         except PermanentBrokerError as exc:
-            self.emit(
-                "order_cancel", {"order_id": rec.order_id, "outcome": Outcome.REJECTED.value, "reason": _reason(exc)}
-            )
+            self.emit(OrderCancelEvent(order_id=rec.order_id, outcome=Outcome.REJECTED, reason=_reason(exc)))
             return
         except RetryExhaustedError as exc:
-            self.emit(
-                "order_cancel", {"order_id": rec.order_id, "outcome": Outcome.ERROR.value, "reason": exc.reason.value}
-            )
+            self.emit(OrderCancelEvent(order_id=rec.order_id, outcome=Outcome.ERROR, reason=exc.reason.value))
             if (timed_out or exc.reason is RetryReason.TIMEOUT) and rec.state is not OrderState.PENDING_CANCEL:
                 # A timeout means the venue may have taken the cancel: it is pending until the
                 # broker says otherwise, and the next sync learns the outcome (CANCELED, a fill
                 # that won, or the order still working: the cancel refused).
                 self._move(rec, OrderState.PENDING_CANCEL, step)
             return
-        self.emit("order_cancel", {"order_id": rec.order_id, "outcome": Outcome.OK.value})
+        self.emit(OrderCancelEvent(order_id=rec.order_id, outcome=Outcome.OK))
         if rec.state is not OrderState.PENDING_CANCEL:
             self._move(rec, OrderState.PENDING_CANCEL, step)
 
@@ -461,12 +451,12 @@ class Orchestrator:
                 on_retry=self._on_retry,
             )
         except UnknownOrderError:
-            self.emit("order_query", {"order_id": rec.order_id, "outcome": Outcome.UNKNOWN.value})
+            self.emit(OrderQueryEvent(order_id=rec.order_id, outcome=Outcome.UNKNOWN))
             return None
         except BrokerError as exc:
-            self.emit("order_query", {"order_id": rec.order_id, "outcome": Outcome.ERROR.value, "reason": _reason(exc)})
+            self.emit(OrderQueryEvent(order_id=rec.order_id, outcome=Outcome.ERROR, reason=_reason(exc)))
             return None
-        self.emit("order_query", {"order_id": rec.order_id, "outcome": Outcome.OK.value, "state": remote.state.value})
+        self.emit(OrderQueryEvent(order_id=rec.order_id, outcome=Outcome.OK, state=remote.state))
         return remote
 
     def _move(self, rec: OrderRecord, to_state: OrderState, step: int) -> bool:
@@ -535,20 +525,16 @@ class Orchestrator:
             )
             return
         if fill.fill_id in rec.fill_ids:
-            self.emit("fill_duplicate_ignored", {"order_id": rec.order_id, "fill_id": fill.fill_id})
+            self.emit(FillDuplicateIgnoredEvent(order_id=rec.order_id, fill_id=fill.fill_id))
             self.reconciler.mismatch(MismatchKind.DUPLICATE_FILL, rec.order_id, f"fill {fill.fill_id} delivered twice")
             self.rails.on_duplicate_fill(rec.order_id)
             return
         if fill.exec_seq > rec.last_exec_seq + 1:
             # A gap: a later execution overtook an earlier one (which fills the gap later).
             self.emit(
-                "fill_out_of_order",
-                {
-                    "order_id": rec.order_id,
-                    "fill_id": fill.fill_id,
-                    "exec_seq": fill.exec_seq,
-                    "expected": rec.last_exec_seq + 1,
-                },
+                FillOutOfOrderEvent(
+                    order_id=rec.order_id, fill_id=fill.fill_id, exec_seq=fill.exec_seq, expected=rec.last_exec_seq + 1
+                )
             )
         rec.fill_ids.add(fill.fill_id)
         rec.last_exec_seq = max(rec.last_exec_seq, fill.exec_seq)
@@ -569,15 +555,14 @@ class Orchestrator:
         self.reconciler.check_fill(rec, fill)
         book.apply_fill(rec, fill.qty, fill.price)
         self.emit(
-            "fill",
-            {
-                "order_id": rec.order_id,
-                "fill_id": fill.fill_id,
-                "qty": fill.qty,
-                "price": fill.price,
-                "exec_seq": fill.exec_seq,
-                "cum_qty": rec.filled_qty,
-            },
+            FillEvent(
+                order_id=rec.order_id,
+                fill_id=fill.fill_id,
+                qty=money(fill.qty),
+                price=money(fill.price),
+                exec_seq=fill.exec_seq,
+                cum_qty=money(rec.filled_qty),
+            )
         )
         if rec.state is OrderState.PENDING_CANCEL and rec.order_id not in self._raced:
             self._raced.add(rec.order_id)

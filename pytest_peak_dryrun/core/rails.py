@@ -10,31 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from enum import Enum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .events import Event, RailTripEvent
 from .model import Money
 from .orders import Side
+from .vocab import Rail
 
 __all__ = ["Rail", "RailLimits", "RailTrip", "SafetyRails"]
-
-
-class Rail(str, Enum):
-    """Every rail: the ``rail`` label of ``safety_rail_trips_total``."""
-
-    INSTRUMENT_NOT_ALLOWED = "instrument_not_allowed"
-    MAX_ORDER_QTY = "max_order_qty"
-    MAX_NOTIONAL = "max_notional"
-    MAX_OPEN_ORDERS = "max_open_orders"
-    MAX_POSITION = "max_position"
-    NEGATIVE_BALANCE = "negative_balance"
-    MAX_CONSECUTIVE_REJECTS = "max_consecutive_rejects"
-    MAX_RETRIES_PER_STEP = "max_retries_per_step"
-    DUPLICATE_FILL = "duplicate_fill"
-    ILLEGAL_TRANSITION = "illegal_transition"
-    KILL_SWITCH = "kill_switch"
 
 
 class RailLimits(BaseModel):
@@ -61,7 +45,7 @@ class RailTrip:
         self.step = step
 
 
-EmitFn = Callable[[str, dict[str, Any]], object]
+EmitFn = Callable[[Event], object]
 
 
 class SafetyRails:
@@ -80,9 +64,9 @@ class SafetyRails:
     def tripped(self) -> bool:
         return bool(self.trips)
 
-    def trip(self, rail: Rail, detail: str, **payload: str) -> None:
+    def trip(self, rail: Rail, detail: str, *, order_id: str | None = None) -> None:
         self.trips.append(RailTrip(rail, detail, self._step))
-        self._emit("rail_trip", {"rail": rail.value, "detail": detail, **payload})
+        self._emit(RailTripEvent(rail=rail, detail=detail, order_id=order_id))
 
     def begin_step(self, step: int) -> None:
         self._step = step

@@ -19,34 +19,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 from .book import OrderBook
 from .broker import Broker
 from .errors import BrokerError, UnknownOrderError
+from .events import Event, ReconcileMismatchEvent, ReconcilePassEvent
 from .model import Fill
 from .orders import TERMINAL_STATES, IllegalTransitionError, OrderRecord, OrderState
+from .vocab import MismatchKind
 
 __all__ = ["MismatchKind", "Reconciler"]
 
 
-class MismatchKind(str, Enum):
-    """The ``kind`` label of ``reconcile_mismatches_total``."""
-
-    MISSING_ON_BROKER = "missing_on_broker"  # we have it open, the broker does not know it
-    UNKNOWN_ON_BROKER = "unknown_on_broker"  # the broker has it open, we do not
-    STATUS_MISMATCH = "status_mismatch"
-    FILL_QTY_MISMATCH = "fill_qty_mismatch"  # the broker's filled quantity differs from ours
-    CANCEL_RACE = "cancel_race"
-    DUPLICATE_FILL = "duplicate_fill"
-    STUCK_ORDER = "stuck_order"
-    BAD_FILL_PRICE = "bad_fill_price"  # not positive, or outside the band around the reference
-    OVERFILL = "overfill"  # fills add up to more than the order's quantity
-    UNKNOWN_FILL = "unknown_fill"  # a fill for an order we do not track
-
-
-EmitFn = Callable[[str, dict[str, Any]], object]
+EmitFn = Callable[[Event], object]
 #: Called with (order_id, detail) when the broker reports a transition the table forbids.
 IllegalFn = Callable[[str, str], None]
 
@@ -82,7 +68,7 @@ class Reconciler:
 
     def mismatch(self, kind: MismatchKind, order_id: str, detail: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
-        self._emit("reconcile_mismatch", {"kind": kind.value, "order_id": order_id, "detail": detail})
+        self._emit(ReconcileMismatchEvent(kind=kind, order_id=order_id, detail=detail))
 
     def check_fill(self, rec: OrderRecord, fill: Fill) -> None:
         """Flag ``fill`` of the open order ``rec`` (before it is applied): price and quantity."""
@@ -121,7 +107,7 @@ class Reconciler:
         try:
             remote_open = {o.broker_order_id or "": o for o in broker.list_open_orders()}
         except BrokerError as exc:
-            self._emit("reconcile_pass", {"ok": False, "mismatches": 0, "checked": 0, "error": type(exc).__name__})
+            self._emit(ReconcilePassEvent(ok=False, mismatches=0, checked=0, error=type(exc).__name__))
             return 0
         checked = 0
         for rec in book.open_orders():
@@ -177,7 +163,7 @@ class Reconciler:
         if found == 0:
             self.clean_passes += 1
             self.last_ok_step = step
-        self._emit("reconcile_pass", {"ok": found == 0, "mismatches": found, "checked": checked})
+        self._emit(ReconcilePassEvent(ok=found == 0, mismatches=found, checked=checked))
         return found
 
     def _heal(self, book: OrderBook, rec: Any, state: OrderState, step: int) -> None:

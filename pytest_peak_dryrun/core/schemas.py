@@ -24,7 +24,8 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .canonical import dumps, to_jsonable
-from .model import Event, Money
+from .events import event_json_schema
+from .model import EventDocument, Money
 from .orchestrator import SessionState
 from .orders import OrderState
 from .snapshots import REPORT_SCHEMA, HealthSnapshot, HealthStatus, MetricsSnapshot, StatusSnapshot
@@ -216,7 +217,7 @@ class AuditLine(BaseModel):
 
     model_config = _STRICT
 
-    event: Event
+    event: EventDocument
     hmac_sha256: str | None = Field(
         default=None,
         pattern=_SHA256,
@@ -233,7 +234,6 @@ DOCUMENT_SCHEMAS: Final[dict[str, tuple[type[BaseModel], str]]] = {
     "status": (StatusSnapshot, "runs/<run_id>/status.json"),
     "metrics": (MetricsSnapshot, "runs/<run_id>/metrics.json"),
     "report": (ReportDocument, "runs/<run_id>/report.json"),
-    "event": (Event, "one line of runs/<run_id>/events.jsonl"),
     "audit": (AuditLine, "one line of runs/<run_id>/audit.jsonl"),
     "health-session": (HealthSessionDocument, "dryrun_health_snapshot.json"),
     "status-session": (StatusSessionDocument, "dryrun_status_snapshot.json"),
@@ -265,7 +265,10 @@ def generate_schemas() -> dict[str, dict[str, Any]]:
         _require_schema_key(schema)
         schema = {"$schema": JSON_SCHEMA_DIALECT, **schema, "$comment": f"peak-dryrun: {describes}"}
         out[name] = to_jsonable(schema)
-    return out
+    # An events.jsonl line: generated from the event table (one typed payload per kind).
+    event = {**event_json_schema(), "$comment": "peak-dryrun: one line of runs/<run_id>/events.jsonl"}
+    out["event"] = to_jsonable(event)
+    return dict(sorted(out.items()))
 
 
 def schema_file_name(name: str) -> str:

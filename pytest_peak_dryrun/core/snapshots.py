@@ -9,15 +9,15 @@ do not.
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .canonical import to_jsonable
-from .events import EventRecord
-from .model import Event, Money, Order
+from .events import ACTIVITY_CATEGORIES, Event, EventRecord
+from .model import EventDocument, Money, Order
 from .orchestrator import SessionState
 from .orders import OrderState
 
@@ -30,7 +30,6 @@ __all__ = [
     "SCHEMA_IDS",
     "HealthSnapshot",
     "HealthStatus",
-    "LastEvents",
     "MetricsSnapshot",
     "StatusSnapshot",
     "build_health",
@@ -44,22 +43,8 @@ HEALTH_SCHEMA: Final = "peak-dryrun/health/v1"
 STATUS_SCHEMA: Final = "peak-dryrun/status/v1"
 METRICS_SCHEMA: Final = "peak-dryrun/metrics/v1"
 REPORT_SCHEMA: Final = "peak-dryrun/report/v1"
-#: How many trailing events the status snapshot shows.
-LAST_EVENTS: Final = 5
 #: How many open orders the status snapshot lists (the count is always exact).
 OPEN_ORDERS_LISTED: Final = 20
-#: Event kinds grouped into the stacked bars of the activity chart (in drawing order).
-ACTIVITY_CATEGORIES: Final[tuple[tuple[str, frozenset[str]], ...]] = (
-    ("session", frozenset({"session_state", "preflight_check"})),
-    ("orders", frozenset({"order_place", "order_cancel", "order_query", "order_transition"})),
-    ("fills", frozenset({"fill", "fill_duplicate_ignored", "fill_out_of_order"})),
-    ("faults", frozenset({"fault_injected", "fault_skipped", "retry"})),
-    ("reconcile", frozenset({"reconcile_pass", "reconcile_mismatch"})),
-    ("rails", frozenset({"rail_trip"})),
-    ("other", frozenset()),
-)
-ACTIVITY_CATEGORY_OF: Final = {kind: name for name, kinds in ACTIVITY_CATEGORIES for kind in kinds}
-ACTIVITY_CATEGORY_NAMES: Final = tuple(name for name, _ in ACTIVITY_CATEGORIES)
 #: At most this many ranges of steps per run; longer runs are bucketed.
 ACTIVITY_BARS: Final = 120
 
@@ -164,7 +149,7 @@ class StatusSnapshot(_Document):
     cash: Money
     reconcile: ReconcileSummary
     rail_trips: list[RailTripDoc]
-    last_events: list[Event]
+    last_events: list[EventDocument]
     activity: list[ActivityBucket] = Field(
         default_factory=list,
         description=f"events per step (or per range of steps; at most {ACTIVITY_BARS} ranges), by category",
@@ -218,12 +203,17 @@ SCHEMA_IDS: Final = {
 }
 
 
+_CATEGORY_INDEX: Final = {name: i for i, name in enumerate(ACTIVITY_CATEGORIES)}
+_OTHER: Final = _CATEGORY_INDEX[Event.CATEGORY]
+
+
 class StepActivity:
-    """Event-stream listener counting events per step while the run happens.
+    """A stream tap counting events per step, by chart category, while the run happens.
 
     The width of a range of steps is fixed up front from the longest the run can be
-    (``span_steps``), so memory stays at most :data:`ACTIVITY_BARS` small dicts however
-    long the run, and nobody has to read ``events.jsonl`` back to draw the picture.
+    (``span_steps``), so memory stays at most :data:`ACTIVITY_BARS` small lists however
+    long the run, and nobody has to read ``events.jsonl`` back to draw the picture. The
+    categories are the event table's (``Event.CATEGORY``).
     """
 
     __slots__ = ("_buckets", "_clock", "width")
@@ -231,16 +221,14 @@ class StepActivity:
     def __init__(self, clock: SimClock, *, span_steps: int) -> None:
         self._clock = clock
         self.width = max(1, -(-span_steps // ACTIVITY_BARS))
-        self._buckets: list[dict[str, int]] = []
+        self._buckets: list[list[int]] = []
 
-    def __call__(self, event: EventRecord) -> None:
+    def __call__(self, seq: int, ts_ms: int, event: Event) -> None:
         index = self._clock.step // self.width
         buckets = self._buckets
         while len(buckets) <= index:
-            buckets.append({})
-        counts = buckets[index]
-        category = ACTIVITY_CATEGORY_OF.get(event.kind, "other")
-        counts[category] = counts.get(category, 0) + 1
+            buckets.append([0] * len(ACTIVITY_CATEGORIES))
+        buckets[index][_CATEGORY_INDEX.get(event.CATEGORY, _OTHER)] += 1
 
     def documents(self) -> list[ActivityBucket]:
         width = self.width
@@ -248,26 +236,15 @@ class StepActivity:
             ActivityBucket(
                 first_step=i * width,
                 last_step=i * width + width - 1,
-                counts={name: counts[name] for name in ACTIVITY_CATEGORY_NAMES if counts.get(name)},
+                counts={name: n for name, n in zip(ACTIVITY_CATEGORIES, counts, strict=True) if n},
             )
             for i, counts in enumerate(self._buckets)
         ]
 
 
-class LastEvents:
-    """Event-stream listener that keeps only the trailing few events (bounded memory)."""
-
-    __slots__ = ("events",)
-
-    def __init__(self, size: int = LAST_EVENTS) -> None:
-        self.events: deque[EventRecord] = deque(maxlen=size)
-
-    def __call__(self, event: EventRecord) -> None:
-        self.events.append(event)
-
-
-def event_document(event: EventRecord, run_id: str) -> Event:
-    return Event.model_validate(to_jsonable(event.as_dict(run_id)))
+def event_document(event: EventRecord, run_id: str) -> EventDocument:
+    """The pydantic document of one event (as ``status.json``'s ``last_events`` holds it)."""
+    return EventDocument.model_validate(to_jsonable(event.as_dict(run_id)))
 
 
 def _seconds(value: float) -> float | None:
@@ -325,7 +302,7 @@ def build_status(
     orch: Orchestrator,
     *,
     run_id: str,
-    last_events: LastEvents,
+    last_events: Sequence[EventRecord],
     activity: StepActivity | None = None,
     preflight: list[PreflightCheck],
 ) -> StatusSnapshot:
@@ -378,7 +355,7 @@ def build_status(
             last_ok_ts=None if last_ok is None else (orch.clock.epoch_ms + last_ok * orch.clock.step_ms) / 1000,
         ),
         rail_trips=[RailTripDoc(rail=t.rail.value, detail=t.detail, step=t.step) for t in orch.rails.trips],
-        last_events=[event_document(e, run_id) for e in last_events.events],
+        last_events=[event_document(e, run_id) for e in last_events],
         activity=[] if activity is None else activity.documents(),
     )
 

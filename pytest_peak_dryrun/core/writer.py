@@ -31,7 +31,7 @@ from .audit_chain import audit_key_from_env, audit_key_id, audit_mac
 from .canonical import dumps, dumps_line
 
 if TYPE_CHECKING:
-    from .events import Redactor
+    from .redact import Redactor
 
 __all__ = [
     "INDEX_FILE",

@@ -19,10 +19,12 @@ from ..core.broker import Broker, MockBroker
 from ..core.clock import SimClock
 from ..core.dryrun import DryRunResult, run_scenario
 from ..core.errors import BrokerContractError
-from ..core.events import EventListener, EventRecord, Redactor
+from ..core.events import EventRecord
 from ..core.input_bounds import INT_MAX, INT_MIN, describe_int
 from ..core.orchestrator import DryRunConfig
+from ..core.redact import Redactor
 from ..core.scenario import MAX_STEPS, Scenario, ScenarioError, builtin_scenario, load_scenario
+from ..core.stream import EventListener
 from .secrets import redactor_for
 from .session import RUNS_KEY, SESSION_KEY, DryRunSession
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Final
 import pytest
 
 if TYPE_CHECKING:
-    from ..core.events import Redactor
+    from ..core.redact import Redactor
 
 __all__ = [
     "DEFAULT_SECRET_MARKERS",
@@ -71,7 +71,7 @@ def discover_env_secrets(environ: Mapping[str, str]) -> list[str]:
 
 def _explicit(values: Iterable[object], source: str) -> list[str]:
     """Registered values from ``source``: strings, each long enough to mask."""
-    from ..core.events import MIN_SECRET_LENGTH
+    from ..core.redact import MIN_SECRET_LENGTH
 
     kept = []
     for value in values:
@@ -127,7 +127,7 @@ def session_redactor(config: pytest.Config) -> Redactor:
     """
     built = config.stash.get(_SESSION_REDACTOR, None)
     if built is None:
-        from ..core.events import Redactor
+        from ..core.redact import Redactor
 
         environ = os.environ
         values = [*_ini_values(config, environ), *discover_env_secrets(environ)]
@@ -171,7 +171,7 @@ def _redactor_for(config: pytest.Config, extra: Iterable[object]) -> Redactor:
     cache = config.stash.setdefault(_CACHE, {})
     redactor = cache.get(added)
     if redactor is None:
-        from ..core.events import Redactor
+        from ..core.redact import Redactor
 
         redactor = cache[added] = Redactor((*base.secrets, *added))
     return redactor

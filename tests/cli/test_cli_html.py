@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pytest_peak_dryrun.core.canonical import dumps_line
-from pytest_peak_dryrun.core.html import MAX_BARS, render_html, step_activity
+from pytest_peak_dryrun.core.html import render_html
 from pytest_peak_dryrun.core.orders import LEGAL_TRANSITIONS
 from pytest_peak_dryrun.core.writer import INDEX_FILE, SESSION_FILES, read_run_documents, render_session_files
 
@@ -102,58 +102,6 @@ def test_escapes_text(snapshot_all: Path) -> None:
 
 def _event(seq: int, ts_ms: int, kind: str) -> str:
     return dumps_line({"kind": kind, "payload": {}, "run_id": "r", "seq": seq, "ts": ts_ms / 1000})
-
-
-def test_step_activity_counts_per_step() -> None:
-    epoch = 1_768_694_400_000
-    lines = [
-        _event(1, epoch, "preflight_check"),
-        _event(2, epoch, "session_state"),
-        _event(3, epoch + 1000, "order_place"),
-        _event(4, epoch + 1100, "retry"),  # a backoff inside step 1
-        _event(5, epoch + 3000, "fill"),
-        _event(6, epoch + 3000, "something_new"),
-    ]
-    assert step_activity(lines, last_ts=(epoch + 3000) / 1000) == [
-        {"counts": {"session": 2}, "first_step": 0, "last_step": 0},
-        {"counts": {"orders": 1, "faults": 1}, "first_step": 1, "last_step": 1},
-        {"counts": {}, "first_step": 2, "last_step": 2},
-        {"counts": {"fills": 1, "other": 1}, "first_step": 3, "last_step": 3},
-    ]
-    assert step_activity([], last_ts=None) == []
-
-
-def test_step_activity_buckets_long_runs() -> None:
-    epoch = 1_768_694_400_000
-    steps = 10_000
-    lines = (_event(i + 1, epoch + i * 1000, "order_query") for i in range(steps))
-    buckets = step_activity(lines, last_ts=(epoch + (steps - 1) * 1000) / 1000)
-    assert len(buckets) <= MAX_BARS
-    assert sum(b["counts"]["orders"] for b in buckets) == steps
-    assert buckets[0]["first_step"] == 0
-    assert buckets[-1]["last_step"] >= steps - 1
-    page_part = buckets[1]
-    assert page_part["first_step"] == buckets[0]["last_step"] + 1
-
-
-FORBIDDEN = ("pytest", "_pytest", "syrupy", "socket", "http", "urllib", "requests", "urllib3")
-
-
-@pytest.mark.parametrize("module", ["html", "writer", "schemas"])
-def test_core_modules_import_no_test_or_network_modules(module: str) -> None:
-    """No import statement of these core modules names pytest, syrupy, socket or http."""
-    import ast
-
-    import pytest_peak_dryrun.core as core
-
-    tree = ast.parse((Path(core.__file__).parent / f"{module}.py").read_text(encoding="utf-8"))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            imported.add(node.module.split(".")[0])
-    assert not imported & set(FORBIDDEN)
 
 
 def test_core_modules_load_no_test_or_http_modules() -> None:

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from pytest_peak_dryrun.console.validate import validate_dir
+from pytest_peak_dryrun.core.audit import verify_audit_lines
+from pytest_peak_dryrun.core.audit_chain import GENESIS_HASH
 from pytest_peak_dryrun.core.canonical import dumps, dumps_line
 from pytest_peak_dryrun.core.dryrun import run_scenario
-from pytest_peak_dryrun.core.events import GENESIS_HASH, verify_audit_lines
 from pytest_peak_dryrun.core.scenario import BUILTIN_SCENARIOS, builtin_scenario
 from pytest_peak_dryrun.core.writer import write_session
 
@@ -134,7 +135,10 @@ def _rewrite_history(directory: Path, run_id: str, drop_kind: str) -> None:
     Every sha256 link, the report's audit block and the index are recomputed, so the
     directory is consistent again, as far as anything without a key can tell.
     """
-    from pytest_peak_dryrun.core.events import AuditLog, EventRecord, JsonlFile
+    import msgspec
+
+    from pytest_peak_dryrun.core.audit import AuditLog, JsonlFile
+    from pytest_peak_dryrun.core.events import event_type
 
     run = directory / "runs" / run_id
     events = [json.loads(line) for line in (run / "events.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -142,7 +146,7 @@ def _rewrite_history(directory: Path, run_id: str, drop_kind: str) -> None:
     assert len(kept) < len(events)
     audit = AuditLog(run_id, events_file=JsonlFile(run / "events.jsonl"), audit_file=JsonlFile(run / "audit.jsonl"))
     for seq, event in enumerate(kept, start=1):
-        audit.append(EventRecord(seq, round(event["ts"] * 1000), event["kind"], event["payload"]))
+        audit(seq, round(event["ts"] * 1000), msgspec.convert(event["payload"], event_type(event["kind"])))
     audit.close()
     _edit_json(
         run / "report.json", lambda r: r.__setitem__("audit", {"events": audit.count, "head_sha256": audit.head})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_peak_dryrun.core.audit import AuditLog, verify_audit_lines
 from pytest_peak_dryrun.core.audit_chain import (
     AUDIT_KEY_ENV,
     GENESIS_HASH,
@@ -19,8 +20,10 @@ from pytest_peak_dryrun.core.audit_chain import (
 )
 from pytest_peak_dryrun.core.clock import SimClock
 from pytest_peak_dryrun.core.dryrun import run_scenario
-from pytest_peak_dryrun.core.events import AuditLog, EventStream, verify_audit_lines
+from pytest_peak_dryrun.core.events import RailTripEvent
 from pytest_peak_dryrun.core.scenario import builtin_scenario
+from pytest_peak_dryrun.core.stream import EventStream
+from pytest_peak_dryrun.core.vocab import Rail
 
 KEY = b"k" * 32
 
@@ -28,9 +31,9 @@ KEY = b"k" * 32
 def _lines(key: bytes | None, n: int = 4) -> tuple[list[str], AuditLog]:
     stream = EventStream("run-1", SimClock(epoch_ms=1_000, step_ms=1_000))
     audit = AuditLog("run-1", key=key)
-    stream.subscribe(audit)
+    stream.tap(audit)
     for i in range(n):
-        stream.emit("order_place", {"order_id": f"O-{i}", "qty": str(i)})
+        stream.emit(RailTripEvent(rail=Rail.KILL_SWITCH, detail=f"O-{i} qty {i}", order_id=f"O-{i}"))
     return list(audit.lines()), audit
 
 

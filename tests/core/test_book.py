@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 
 from pytest_peak_dryrun.core.book import OrderBook
@@ -17,7 +18,7 @@ S = OrderState
 def make_book(retention_steps: int = 1_000) -> tuple[OrderBook, list[tuple[str, dict[str, Any]]]]:
     emitted: list[tuple[str, dict[str, Any]]] = []
     book = OrderBook(
-        emit=lambda kind, payload: emitted.append((kind, payload)),
+        emit=lambda event: emitted.append((event.KIND, msgspec.to_builtins(event))),
         starting_cash=D("1000"),
         retention_steps=retention_steps,
     )

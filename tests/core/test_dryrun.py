@@ -16,7 +16,7 @@ from pytest_peak_dryrun.core.canonical import dumps
 from pytest_peak_dryrun.core.clock import SimClock
 from pytest_peak_dryrun.core.dryrun import make_run_id, run_scenario
 from pytest_peak_dryrun.core.events import EventRecord
-from pytest_peak_dryrun.core.model import Event
+from pytest_peak_dryrun.core.events import EventRecord as Event
 from pytest_peak_dryrun.core.orchestrator import DryRunConfig, SessionState
 from pytest_peak_dryrun.core.scenario import Scenario, builtin_scenario
 
@@ -82,9 +82,10 @@ def test_result_of_a_happy_run() -> None:
     assert result.run_dir is None
     assert repr(result) == "DryRunResult(run_id='happy_path', state=STOPPED, health=ok)"
     assert all(isinstance(e, Event) for e in result.events)
-    assert [e.seq for e in result.events] == [e.seq for e in result.event_records]
-    assert result.events[0].run_id == "happy_path"
+    assert [e.seq for e in result.events] == list(range(1, len(result.events) + 1))
+    assert result.events[0].kind == "preflight_check"
     assert result.count("order_place", outcome="ok") == 5
+    assert result.events.count("order_place", outcome="ok") == 5
     assert result.count("order_place", outcome="rejected") == 0
 
 
@@ -93,7 +94,7 @@ def test_events_need_keep_events() -> None:
     with pytest.raises(RuntimeError, match="keep_events=True"):
         _ = result.events
     with pytest.raises(RuntimeError):
-        _ = result.event_records
+        _ = result.events
     assert result.report["orders"]["placed"] == 5
 
 
@@ -104,7 +105,7 @@ def test_listeners_and_report_hook() -> None:
         return {**report, "reviewed": True}
 
     result = run_scenario(builtin_scenario("happy_path"), listeners=[seen.append], report_hook=hook)
-    assert len(seen) == len(result.event_records)
+    assert len(seen) == len(result.events)
     assert result.report["reviewed"] is True
 
 

@@ -71,8 +71,8 @@ def test_rate_limit() -> None:
         FAULT("place", "rate_limit"): 1,
     }
     assert result.count("fault_injected", op="place", fault="rate_limit") == 1
-    (retry,) = [e for e in result.event_records if e.kind == "retry"]
-    assert retry.payload == {"op": "place", "reason": "rate_limit", "attempt": 1, "backoff_ms": 100}
+    (retry,) = [e for e in result.events if e.kind == "retry"]
+    assert retry.payload.to_dict() == {"op": "place", "reason": "rate_limit", "attempt": 1, "backoff_ms": 100}
     assert result.report["orders"]["by_state"] == {"FILLED": 1}
 
 
@@ -86,7 +86,7 @@ def test_rate_limit_until_the_retries_run_out() -> None:
         FAULT("place", "rate_limit"): 3,
     }
     assert result.report["orders"]["by_state"] == {"REJECTED": 1}
-    (place,) = [e.payload for e in result.event_records if e.kind == "order_place"]
+    (place,) = [e.payload.to_dict() for e in result.events if e.kind == "order_place"]
     assert (place["outcome"], place["reason"]) == ("error", "rate_limit")
 
 
@@ -100,7 +100,7 @@ def test_partial_fills() -> None:
         PLACE_OK: 1,
         QUERY_OK: 1,
     }
-    fills = [e.payload for e in result.event_records if e.kind == "fill"]
+    fills = [e.payload.to_dict() for e in result.events if e.kind == "fill"]
     assert [(str(f["qty"]), str(f["cum_qty"]), f["exec_seq"]) for f in fills] == [
         ("3.00", "3.00", 1),
         ("3.00", "6.00", 2),
@@ -125,7 +125,7 @@ def test_timeout_after_acceptance_does_not_double_the_order() -> None:
     assert result.count("fault_injected", fault="timeout") == 1
     assert result.report["orders"] == {"placed": 1, "open": 0, "by_state": {"FILLED": 1}, "filled_qty": "4"}
     assert result.report["positions"] == {"DEMO-EUR": "4"}
-    (place,) = [e.payload for e in result.event_records if e.kind == "order_place"]
+    (place,) = [e.payload.to_dict() for e in result.events if e.kind == "order_place"]
     assert place["broker_order_id"] == "MB-00000001"
 
 
@@ -141,7 +141,7 @@ def test_a_timeout_on_every_attempt_leaves_an_order_only_the_broker_knows() -> N
         FAULT("place", "timeout"): 3,
         MISMATCH("unknown_fill"): 1,
     }
-    (mismatch,) = [e.payload for e in result.event_records if e.kind == "reconcile_mismatch"]
+    (mismatch,) = [e.payload.to_dict() for e in result.events if e.kind == "reconcile_mismatch"]
     assert mismatch == {
         "kind": "unknown_fill",
         "order_id": "MB-00000001",
@@ -278,7 +278,7 @@ def test_out_of_order_fill() -> None:
         QUERY_OK: 1,
         FAULT("fills", "out_of_order_fill"): 1,
     }
-    fills = [e.payload for e in result.event_records if e.kind == "fill"]
+    fills = [e.payload.to_dict() for e in result.events if e.kind == "fill"]
     assert [(f["fill_id"], f["exec_seq"], str(f["cum_qty"])) for f in fills] == [
         ("MB-00000001-F2", 2, "2.00"),
         ("MB-00000001-F1", 1, "4.00"),
@@ -360,7 +360,7 @@ def test_builtin_failure_matrix_exact_counts() -> None:
     }
     assert report["positions"] == {"DEMO-EUR": "11.00"}
     assert report["cash"] == "998900.0000"
-    faults = [(e.payload["op"], e.payload["fault"]) for e in result.event_records if e.kind == "fault_injected"]
+    faults = [(e.payload["op"], e.payload["fault"]) for e in result.events if e.kind == "fault_injected"]
     assert faults == [
         ("place", "rate_limit"),
         ("place", "timeout"),
@@ -414,8 +414,8 @@ def test_rate_limit_on_cancel_without_a_retry_left_leaves_the_order_working() ->
         CANCEL_OK: 1,
         FAULT("cancel", "rate_limit"): 1,
     }
-    cancels = [e for e in result.event_records if e.kind == "order_cancel"]
-    states = [e for e in result.event_records if e.kind == "session_state" and e.payload["to_state"] == "STOPPING"]
+    cancels = [e for e in result.events if e.kind == "order_cancel"]
+    states = [e for e in result.events if e.kind == "session_state" and e.payload["to_state"] == "STOPPING"]
     assert [c.payload["outcome"] for c in cancels] == ["error", "ok"]
     assert cancels[1].seq > states[0].seq  # the second cancel is the wind-down's
 
@@ -494,7 +494,7 @@ def test_an_adapter_without_race_cancel_names_the_fault_it_could_not_apply() -> 
     assert _samples(adapted, "retry_attempts_total") == _samples(bare, "retry_attempts_total")
     assert adapted.report["orders"]["by_state"] == {"CANCELED": 1, "FILLED": 5}
     assert bare.report["orders"]["by_state"] == {"FILLED": 6}
-    (skipped,) = [e.payload for e in adapted.event_records if e.kind == "fault_skipped"]
+    (skipped,) = [e.payload.to_dict() for e in adapted.events if e.kind == "fault_skipped"]
     assert skipped == {
         "op": "cancel",
         "fault": "cancel_race",

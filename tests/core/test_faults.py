@@ -12,6 +12,7 @@ import contextlib
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import msgspec
 import pytest
 from pydantic import ValidationError
 
@@ -26,6 +27,7 @@ from pytest_peak_dryrun.core.errors import (
     TransientUnavailableError,
     UnknownOrderError,
 )
+from pytest_peak_dryrun.core.events import Event
 from pytest_peak_dryrun.core.faults import FAULT_OPS, FaultInjector, FaultKind, FaultRate, FaultRule
 from pytest_peak_dryrun.core.model import Fill, Order, OrderRequest
 from pytest_peak_dryrun.core.orders import OrderState, Side
@@ -146,8 +148,8 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
 
-    def __call__(self, kind: str, payload: dict[str, Any]) -> None:
-        self.events.append((kind, payload))
+    def __call__(self, event: Event) -> None:
+        self.events.append((event.KIND, msgspec.to_builtins(event)))
 
     def faults(self) -> list[tuple[str, str, str]]:
         return [(kind, p["op"], p["fault"]) for kind, p in self.events]

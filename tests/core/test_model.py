@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from pytest_peak_dryrun.core.model import Event, Order, OrderRequest
+from pytest_peak_dryrun.core.model import EventDocument as Event
+from pytest_peak_dryrun.core.model import Order, OrderRequest
 from pytest_peak_dryrun.core.orders import OrderState, OrderType, Side
 
 

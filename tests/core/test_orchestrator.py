@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from pytest_peak_dryrun.core.broker import Broker, MockBroker
 from pytest_peak_dryrun.core.clock import SimClock
-from pytest_peak_dryrun.core.events import EventBuffer, EventStream
 from pytest_peak_dryrun.core.faults import FaultInjector
 from pytest_peak_dryrun.core.model import Fill, Order, OrderRequest
 from pytest_peak_dryrun.core.orchestrator import (
@@ -24,6 +23,8 @@ from pytest_peak_dryrun.core.orchestrator import (
 )
 from pytest_peak_dryrun.core.orders import OrderState
 from pytest_peak_dryrun.core.scenario import Scenario
+from pytest_peak_dryrun.core.stream import EventLog as EventBuffer
+from pytest_peak_dryrun.core.stream import EventStream
 
 D = Decimal
 SS = SessionState
@@ -56,7 +57,7 @@ def build(
 
 
 def session_path(buffer: EventBuffer) -> list[str]:
-    states = [e.payload for e in buffer if e.kind == "session_state"]
+    states = [e.payload.to_dict() for e in buffer if e.kind == "session_state"]
     return [states[0]["from_state"], *(p["to_state"] for p in states)] if states else []
 
 
@@ -355,7 +356,7 @@ def test_stop_waits_at_most_stop_timeout_steps() -> None:
     assert clock.step == 2 + 4
     assert [rec.state for rec in orch.book.open_orders()] == [OrderState.PENDING_CANCEL]
     last = [e for e in buffer if e.kind == "session_state"][-1]
-    assert last.payload == {
+    assert last.payload.to_dict() == {
         "from_state": "STOPPING",
         "to_state": "ERROR_REQUIRES_OPERATOR",
         "reason": "1 order(s) still open after 4 steps",
@@ -391,7 +392,7 @@ def test_stop_reconciles_once_more() -> None:
 
 
 def test_the_audit_check_asks_the_real_sink(tmp_path: Path) -> None:
-    from pytest_peak_dryrun.core.events import AuditLog, JsonlFile
+    from pytest_peak_dryrun.core.audit import AuditLog, JsonlFile
 
     audit = AuditLog("r", events_file=JsonlFile(tmp_path / "events.jsonl"), audit_file=JsonlFile(tmp_path / "a.jsonl"))
     assert audit.accepts_writes() is True
@@ -490,7 +491,7 @@ def test_the_orchestrator_calls_the_broker_through_one_fault_injector() -> None:
     orch.preflight()
     orch.run()
     orch.stop()
-    assert [e.payload for e in buffer if e.kind == "fault_injected"] == [
+    assert [e.payload.to_dict() for e in buffer if e.kind == "fault_injected"] == [
         {"op": "place", "fault": "rate_limit", "step": 1}
     ]
 

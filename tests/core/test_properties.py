@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -118,7 +119,7 @@ def _events(run_dir: Path) -> list[dict[str, Any]]:
 @given(scenario=scenarios())
 def test_orders_are_accounted_for_under_any_faults(scenario: Scenario) -> None:
     result = run_scenario(scenario)
-    events = [e.as_dict(result.run_id) for e in result.event_records]
+    events = [e.as_dict(result.run_id) for e in result.events]
 
     # no illegal transition, neither raised nor reported
     assert result.metrics.value("safety_rail_trips_total", rail="illegal_transition") == 0
@@ -296,7 +297,7 @@ def test_mock_broker_invariants_under_any_operation_sequence(
     venue = MockBroker(config, clock=clock)
     # the venue behind the one fault mechanism, as every dry run sees it
     broker = FaultInjector(
-        venue, faults=faults, clock=clock, emit=lambda kind, payload: emitted.append(payload), seed=seed
+        venue, faults=faults, clock=clock, emit=lambda event: emitted.append(msgspec.to_builtins(event)), seed=seed
     )
     accepted: dict[str, Decimal] = {}  # broker order id -> quantity
     keys = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from pydantic import ValidationError
 
@@ -187,7 +188,7 @@ def test_kill_switch() -> None:
 
 def test_session_state_reason_names_the_rail() -> None:
     result, _ = run(kill_switch_at=1)
-    states = [e.payload for e in result.event_records if e.kind == "session_state"]
+    states = [e.payload.to_dict() for e in result.events if e.kind == "session_state"]
     assert states[-2:] == [
         {"from_state": "DRYRUN_ACTIVE", "to_state": "STOPPING", "reason": "safety rail tripped: kill_switch"},
         {
@@ -203,7 +204,9 @@ def test_session_state_reason_names_the_rail() -> None:
 
 def make_rails(**limits: Any) -> tuple[SafetyRails, list[tuple[str, dict[str, Any]]]]:
     emitted: list[tuple[str, dict[str, Any]]] = []
-    rails = SafetyRails(RailLimits(**limits), emit=lambda kind, payload: emitted.append((kind, payload)))
+    rails = SafetyRails(
+        RailLimits(**limits), emit=lambda event: emitted.append((event.KIND, msgspec.to_builtins(event)))
+    )
     return rails, emitted
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from pydantic import ValidationError
 
@@ -14,6 +15,7 @@ from pytest_peak_dryrun.core.broker import MockBroker
 from pytest_peak_dryrun.core.clock import SimClock
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.errors import TransientUnavailableError, UnknownOrderError
+from pytest_peak_dryrun.core.events import Event
 from pytest_peak_dryrun.core.model import Fill, Order, OrderRequest
 from pytest_peak_dryrun.core.orchestrator import SessionState
 from pytest_peak_dryrun.core.orders import OrderRecord, OrderState, OrderType, Side
@@ -87,8 +89,8 @@ class Harness:
         )
         self.broker = FakeBroker()
 
-    def emit(self, kind: str, payload: dict[str, Any]) -> None:
-        self.events.append((kind, payload))
+    def emit(self, event: Event) -> None:
+        self.events.append((event.KIND, msgspec.to_builtins(event)))
 
     def local(self, boid: str | None, state: S = S.ACK, filled: str = "0", created_step: int = 1) -> OrderRecord:
         rec = OrderRecord(
@@ -262,7 +264,7 @@ def test_an_unreachable_broker_is_not_a_clean_pass() -> None:
 
 
 def test_due_every_k_steps() -> None:
-    rec = Reconciler(every=4, stuck_after_steps=1, emit=lambda *a: None, on_illegal=lambda *a: None)
+    rec = Reconciler(every=4, stuck_after_steps=1, emit=lambda event: None, on_illegal=lambda *a: None)
     assert [s for s in range(1, 13) if rec.due(s)] == [4, 8, 12]
 
 
@@ -356,7 +358,7 @@ def test_e2e_stuck_order() -> None:
 def test_e2e_clean_passes_set_reconciler_last_ok_ts(every: int) -> None:
     scenario = _scenario(steps=6, reconcile_every=every, broker={"fill_model": "immediate"})
     result = run_scenario(scenario)
-    passes = [e for e in result.event_records if e.kind == "reconcile_pass"]
+    passes = [e for e in result.events if e.kind == "reconcile_pass"]
     assert all(e.payload["ok"] for e in passes)
     assert len(passes) == 6 // every + 1
     assert result.metrics.value("reconciler_last_ok_ts") == passes[-1].ts
@@ -392,7 +394,7 @@ def sanity(band: Decimal | None = HALF) -> tuple[Reconciler, list[dict[str, Any]
     rec = Reconciler(
         every=5,
         stuck_after_steps=50,
-        emit=lambda kind, payload: seen.append(payload),
+        emit=lambda event: seen.append(msgspec.to_builtins(event)),
         on_illegal=lambda oid, detail: None,
         reference_prices={"DEMO-EUR": D("100.00")},
         fill_price_band=band,
@@ -476,7 +478,7 @@ def test_e2e_a_broker_filling_market_orders_at_price_zero_is_degraded() -> None:
     assert result.health.status.value == "degraded"
     assert result.health.reasons == ["1 reconcile mismatch(es): bad_fill_price 1"]
     assert result.metrics.value("reconcile_mismatches_total", kind="bad_fill_price") == 1
-    (mismatch,) = [e.payload for e in result.event_records if e.kind == "reconcile_mismatch"]
+    (mismatch,) = [e.payload.to_dict() for e in result.events if e.kind == "reconcile_mismatch"]
     assert mismatch == {
         "kind": "bad_fill_price",
         "order_id": "O-000001",
@@ -495,7 +497,7 @@ def test_e2e_an_overfill_is_flagged_and_mirrored() -> None:
     )
     # the extra fill arrives for an order that is FILLED already: flagged, not applied
     assert result.report["reconcile"]["mismatches"] == {"overfill": 1}
-    (mismatch,) = [e.payload for e in result.event_records if e.kind == "reconcile_mismatch"]
+    (mismatch,) = [e.payload.to_dict() for e in result.events if e.kind == "reconcile_mismatch"]
     assert mismatch["detail"] == "fill MB-00000001-F1-again for a FILLED order would take it to 2 of 1"
     assert result.status.positions == {"DEMO-EUR": D("1")}
     assert result.health.status.value == "degraded"

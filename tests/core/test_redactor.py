@@ -10,7 +10,7 @@ import sys
 from decimal import Decimal
 
 from pytest_peak_dryrun.core.errors import OrderRejectedError
-from pytest_peak_dryrun.core.events import Redactor
+from pytest_peak_dryrun.core.redact import Redactor
 
 
 def test_a_secret_that_contains_another_is_masked_whole() -> None:
@@ -83,7 +83,7 @@ def test_the_clean_value_cache_is_bounded() -> None:
 def test_the_pattern_is_the_same_in_any_process() -> None:
     """Secrets are ordered by length, then text: never by set or hash order."""
     script = (
-        "from pytest_peak_dryrun.core.events import Redactor;"
+        "from pytest_peak_dryrun.core.redact import Redactor;"
         "print(Redactor(['bbbb', 'aaaa', 'cccccc', 'dddd']).secrets)"
     )
     outputs = {

@@ -17,8 +17,8 @@ from pytest_peak_dryrun.core.broker import MockBroker
 from pytest_peak_dryrun.core.clock import SimClock
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.errors import OrderRejectedError
-from pytest_peak_dryrun.core.events import Redactor
 from pytest_peak_dryrun.core.model import Fill, Order, OrderRequest
+from pytest_peak_dryrun.core.redact import Redactor
 from pytest_peak_dryrun.core.scenario import Scenario, parse_scenario
 from pytest_peak_dryrun.core.writer import write_session
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from pytest_peak_dryrun.core.dryrun import run_scenario
-from pytest_peak_dryrun.core.events import EventRecord
 from pytest_peak_dryrun.core.scenario import Scenario, builtin_scenario
-from pytest_peak_dryrun.core.snapshots import LAST_EVENTS, OPEN_ORDERS_LISTED, LastEvents
+from pytest_peak_dryrun.core.snapshots import OPEN_ORDERS_LISTED
+from pytest_peak_dryrun.core.stream import LAST_EVENTS
 
 
 def test_health_ok() -> None:
@@ -132,10 +132,3 @@ def test_report_holds_only_non_zero_counters() -> None:
     assert all(v for v in report["counters"].values())
     assert not any(k.startswith(("orchestrator_state", "last_audit", "reconciler_last")) for k in report["counters"])
     assert report["orders"]["by_state"] == {"FILLED": 5}
-
-
-def test_last_events_keeps_only_the_tail() -> None:
-    last = LastEvents(size=2)
-    for i in range(1, 6):
-        last(EventRecord(i, 0, "x", {}))
-    assert [e.seq for e in last.events] == [4, 5]

@@ -35,7 +35,7 @@ def test_the_dryrun_result(pytester: pytest.Pytester) -> None:
         """
         from decimal import Decimal
         import pytest
-        from pytest_peak_dryrun.core.model import Event
+        from pytest_peak_dryrun.core.events import EventRecord as Event
         from pytest_peak_dryrun.core.snapshots import HealthSnapshot, MetricsSnapshot, StatusSnapshot
 
         @pytest.mark.dryrun("happy_path")
