@@ -1,23 +1,33 @@
-"""Per-order cost of the same N market orders through our dry run, backtrader and nautilus_trader.
+"""The peers shape (one fill per order) through our dry run, backtrader and nautilus_trader.
 
-Same process, same N, rounds interleaved (ours, backtrader, nautilus, ours, ...) so background
-load hits every engine alike; each engine's best round is reported. Per engine, only the run
-call is timed; building the scenario, bars or quote ticks and the engine itself is not.
+Same process, same N market orders, rounds interleaved (ours, backtrader, nautilus, ours, ...)
+so background load hits every engine alike; each run is timed in CPU seconds
+(``time.process_time``: every thread of this process, the garbage collector included), after a
+full collection. The medians of >= 3 rounds and the median of the per-round ratios
+"we are Nx faster" (peer / ours, same round) are printed, each with the load average. Targets
+of issue 13: >= 10x faster than backtrader, >= 20x faster than nautilus_trader.
 
-- ours: ``run_scenario`` with a generated scenario, one market order per step (qty 2, side drawn
-  by the seeded generator), immediate fills, a reconcile pass every 10 steps, events and the
-  hash-chained audit log streamed to a temp dir, ``keep_events=False``.
+What is timed for each engine (only the run call; building the scenario, bars or quote
+ticks and the engine itself is not):
+
+- ours: ``run_scenario`` with the ``peers`` shape of ``_scenarios.py``: one market order per
+  step (qty 2, side drawn by the seeded generator), immediate fills (one fill per order), a
+  reconcile pass every 10 steps, the metrics, events and the hash-chained audit log streamed
+  to a temp dir, ``keep_events=False``.
 - backtrader: ``Cerebro(stdstats=False)`` with its default BackBroker, an in-memory feed of
-  N + 1 bars (no pandas), one market order per bar for the first N bars, alternating buy and
-  sell; each fills at the next bar's open. ``cerebro.run()`` is timed.
+  N + 1 prebuilt bars (no pandas), one market order per bar for the first N bars,
+  alternating buy and sell; each fills at the next bar's open. ``cerebro.run()`` is timed.
 - nautilus_trader: ``BacktestEngine``, venue SIM (NETTING, margin account, 1M USD), EUR/USD
   from the test kit, N quote ticks, one market order per tick, alternating sides; stdout
   logging at ERROR. ``engine.run(streaming=True)`` is timed, so the post-run analysis done by
   ``engine.end()`` is left out.
 
-    python benchmarks/peers.py               # N = 10_000, 3 rounds
+Neither peer writes anything to disk; ours writes every event to two files with a hash
+chain, runs pre-trade rails and reconciles.
+
+    python benchmarks/peers.py               # N = 10,000, 5 rounds
     python benchmarks/peers.py 1000          # chosen N
-    python benchmarks/peers.py 100000 1      # chosen N and number of rounds
+    python benchmarks/peers.py 100000 3      # chosen N and number of rounds
 
 The peers are optional: ``pip install -e '.[peers]'``. An engine that does not import is
 skipped with a note, and the others are still measured.
@@ -26,58 +36,28 @@ skipped with a note, and the others are still measured.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import importlib
 import sys
-import tempfile
-import time
 from collections.abc import Callable
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from pytest_peak_dryrun.core.dryrun import run_scenario
-from pytest_peak_dryrun.core.scenario import Scenario
+from _scenarios import run_orders, scenario
+from _timing import Case, cpu_seconds, interleave, load_average, load_range, median_ratio, median_us
 
 INSTALL_HINT = "pip install -e '.[peers]'"
+#: "we are Nx faster" targets of issue 13, by distribution name
+TARGETS = {"backtrader": 10.0, "nautilus_trader": 20.0}
 
-# A run takes N and returns (seconds spent in the engine's run call, orders filled).
+# A run takes N and returns (CPU seconds spent in the engine's run call, orders filled).
 Runner = Callable[[int], tuple[float, int]]
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    gc.collect()
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
 
 
 # -- ours -------------------------------------------------------------------------------------
 
 
-def ours_scenario(n: int) -> Scenario:
-    return Scenario.model_validate(
-        {
-            "name": "peers",
-            "seed": 1,
-            "steps": n + 1,
-            "instruments": {"DEMO-EUR": "100.00"},
-            "generator": {"probability": 1.0, "stop_step": n, "qty_min": "2", "qty_max": "2"},
-            "broker": {"fill_model": "immediate"},
-            "reconcile_every": 10,
-            "rails": {"max_consecutive_rejects": None},
-            "starting_cash": str(Decimal(10) ** 12),
-        }
-    )
-
-
 def run_ours(n: int) -> tuple[float, int]:
-    sc = ours_scenario(n)
-    with tempfile.TemporaryDirectory() as tmp:
-        elapsed, result = _timed(lambda: run_scenario(sc, run_id="peers", out_dir=Path(tmp), keep_events=False))
-    assert result.state.value == "STOPPED", result.health.reasons
-    filled: int = result.status.orders.by_state.get("FILLED", 0)  # type: ignore[call-overload]
-    return elapsed, filled
+    seconds, figures = run_orders(scenario("peers", n), n, run_id="peers")
+    return seconds, int(figures["filled"])
 
 
 # -- backtrader -------------------------------------------------------------------------------
@@ -135,7 +115,7 @@ def make_backtrader_runner() -> Runner:
         cerebro.adddata(ListFeed(rows=rows))
         cerebro.addstrategy(OnePerBar, orders=n)
         cerebro.broker.setcash(1e12)
-        elapsed, strategies = _timed(cerebro.run)
+        elapsed, strategies = cpu_seconds(cerebro.run)
         strat = strategies[0]
         assert strat.submitted == n, (strat.submitted, n)
         return elapsed, int(strat.filled)
@@ -203,7 +183,7 @@ def make_nautilus_runner() -> Runner:
             engine.add_data([QuoteTick(instrument.id, bid, ask, depth, depth, t, t) for t in ts])
             strat = OnePerTick(OnePerTickConfig(instrument_id=str(instrument.id), orders=n))
             engine.add_strategy(strat)
-            elapsed, _ = _timed(lambda: engine.run(streaming=True))
+            elapsed, _ = cpu_seconds(lambda: engine.run(streaming=True))
             engine.end()
             assert strat.submitted == n, (strat.submitted, n)
             return elapsed, int(strat.filled)
@@ -225,8 +205,9 @@ def _version(dist: str) -> str:
         return "?"
 
 
-def engines() -> list[tuple[str, Runner]]:
-    found: list[tuple[str, Runner]] = [("pytest-peak-dryrun", run_ours)]
+def engines() -> list[tuple[str, str, Runner]]:
+    """(label, distribution, runner) of ours and of every peer that imports."""
+    found: list[tuple[str, str, Runner]] = [("pytest-peak-dryrun", "pytest-peak-dryrun", run_ours)]
     peers: list[tuple[str, str, Callable[[], Runner]]] = [
         ("backtrader", "backtrader", make_backtrader_runner),
         ("nautilus_trader", "nautilus_trader", make_nautilus_runner),
@@ -237,34 +218,45 @@ def engines() -> list[tuple[str, Runner]]:
         except ImportError as exc:
             print(f"{dist}: skipped, not importable ({exc}); install it with: {INSTALL_HINT}")
             continue
-        found.append((f"{dist} {_version(dist)}", make()))
+        found.append((f"{dist} {_version(dist)}", dist, make()))
     return found
+
+
+def _case(label: str, run: Runner, n: int) -> Case:
+    def timed() -> tuple[float, int, dict[str, Any]]:
+        seconds, filled = run(n)
+        return seconds, n, {"filled": filled}
+
+    return Case(label, timed)
 
 
 def main(argv: list[str]) -> None:
     n = int(argv[0]) if argv else 10_000
-    rounds = int(argv[1]) if len(argv) > 1 else 3
+    rounds = int(argv[1]) if len(argv) > 1 else 5
     if n < 1 or rounds < 1:
         raise SystemExit("usage: python benchmarks/peers.py [N >= 1] [rounds >= 1]")
-    runners = engines()
-    times: dict[str, list[float]] = {name: [] for name, _ in runners}
-    filled: dict[str, int] = {}
-    for _ in range(rounds):
-        for name, run in runners:
-            seconds, count = run(n)
-            times[name].append(seconds)
-            filled[name] = count
-    ours = min(times[runners[0][0]]) / n * 1e6
-    width = max(len(name) for name, _ in runners)
-    print(f"N = {n} market orders, one per step/bar/tick; best of {rounds} interleaved round(s)")
-    print(f"{'engine':<{width}}  {'us/order':>9}  {'filled':>8}  {'our speed-up':>12}  {'all rounds, us/order':<}")
-    for name, _ in runners:
-        us = min(times[name]) / n * 1e6
-        each = " ".join(f"{s / n * 1e6:.1f}" for s in times[name])
-        print(f"{name:<{width}}  {us:>9.2f}  {filled[name]:>8}  {us / ours:>11.2f}x  {each}")
-    short = [name for name, _ in runners if filled[name] != n]
+    found = engines()
+    print(
+        f"N = {n:,} market orders, one per step/bar/tick, one fill each; {rounds} interleaved round(s),"
+        f" CPU time (time.process_time); load {load_average():.2f} at the start"
+    )
+    samples = interleave([_case(label, run, n) for label, _, run in found], rounds)
+    ours = samples[found[0][0]]
+    width = max(len(label) for label, _, _ in found)
+    print(f"medians of {rounds} round(s):")
+    for label, dist, _ in found:
+        own = samples[label]
+        filled = own[-1].extra["filled"]
+        line = f"  {label:<{width}}  {median_us(own):9.2f} us/order  filled {filled:,}"
+        if own is not ours:
+            ratio, ratios = median_ratio(own, ours)
+            each = ", ".join(f"{r:.2f}x" for r in ratios)
+            met = "met" if ratio >= TARGETS[dist] else "missed"
+            line += f"  we are {ratio:.2f}x faster (rounds: {each}; target >= {TARGETS[dist]:.0f}x: {met})"
+        print(f"{line}  {load_range(own)}")
+    short = [label for label, _, _ in found if samples[label][-1].extra["filled"] != n]
     if short:
-        print(f"warning: fewer than {n} fills for {', '.join(short)}")
+        print(f"warning: fewer than {n:,} fills for {', '.join(short)}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from throughput import scenario
+from _scenarios import scenario
 
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.events import Redactor
@@ -31,7 +31,7 @@ def secrets(k: int) -> list[str]:
 
 
 def one_run(n: int, redactor: Redactor) -> float:
-    sc = scenario(n)
+    sc = scenario("e2e", n)
     with tempfile.TemporaryDirectory() as tmp:
         gc.collect()
         start = time.process_time()
