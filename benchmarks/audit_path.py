@@ -31,29 +31,32 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from _scenarios import scenario
 from _timing import Case, interleave, load_average, load_range, median_us
 
 from pytest_peak_dryrun import run_scenario
-from pytest_peak_dryrun.core.canonical import dumps_line
-from pytest_peak_dryrun.core.events import AuditLog, JsonlFile
+from pytest_peak_dryrun.core.audit import AuditLog, JsonlFile
 
 TARGET_US = 3.0
 RUN_ID = "audit-path"
 
-# == The adapter: the only code that knows the audit API (today: EventRecord, AuditLog). =======
+# == The adapter: the only code that knows the audit API (typed events, AuditLog as a tap). ====
 
 
 def sample_events(orders: int) -> tuple[Sequence[Any], str]:
     """The events of a real E2E run of ``orders`` orders, as the audit path receives them,
     and the head of that run's audit chain."""
     result = run_scenario(scenario("e2e", orders), run_id=RUN_ID, keep_events=True)
-    return result.event_records, result.report["audit"]["head_sha256"]
+    return list(result.events), result.report["audit"]["head_sha256"]
+
+
+_ENCODE = msgspec.json.Encoder(order="sorted").encode
 
 
 def encode(event: Any) -> object:
-    """One event to its canonical line (what ``events.jsonl`` holds), nothing else."""
-    return dumps_line(event.as_dict(RUN_ID))
+    """One event's payload to its canonical bytes (the one encoding the audit path does)."""
+    return _ENCODE(event.payload)
 
 
 def open_audit_path(out_dir: Path) -> tuple[Callable[[Any], None], Callable[[], str]]:
@@ -66,11 +69,20 @@ def open_audit_path(out_dir: Path) -> tuple[Callable[[Any], None], Callable[[], 
         key=None,
     )
 
+    step = [-1]
+
+    def append(record: Any) -> None:
+        # As in a run: the stream flushes the queued lines when a step ends.
+        if record.ts_ms // 1000 != step[0]:
+            step[0] = record.ts_ms // 1000
+            audit.flush()
+        audit(record.seq, record.ts_ms, record.payload)
+
     def close() -> str:
         audit.close()
         return audit.head
 
-    return audit.append, close
+    return append, close
 
 
 # == The measurement. ==========================================================================

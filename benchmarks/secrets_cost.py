@@ -22,7 +22,7 @@ from pathlib import Path
 from _scenarios import scenario
 
 from pytest_peak_dryrun.core.dryrun import run_scenario
-from pytest_peak_dryrun.core.events import Redactor
+from pytest_peak_dryrun.core.redact import Redactor
 
 
 def secrets(k: int) -> list[str]:

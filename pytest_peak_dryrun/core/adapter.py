@@ -165,11 +165,11 @@ class BrokerAdapter(ABC):
             ("fill_fields", Fill, ("fill_id", "broker_order_id", "qty", "price")),
         ):
             fields = getattr(cls, table)
-            unknown = [name for name in fields if name not in model.model_fields]
+            unknown = [name for name in fields if name not in model.__struct_fields__]
             if unknown:
                 raise TypeError(
                     f"{cls.__name__}.{table}: {', '.join(unknown)} not a field of {model.__name__} "
-                    f"({', '.join(model.model_fields)})"
+                    f"({', '.join(model.__struct_fields__)})"
                 )
             missing = [name for name in required if name not in fields]
             if missing:
@@ -384,7 +384,7 @@ class BrokerAdapter(ABC):
         data.setdefault("order_id", boid)
         data.setdefault("order_type", "MARKET")
         data.setdefault("created_step", self._now())
-        return Order.model_validate(data)
+        return Order(**data)
 
     def _fill(self, record: object) -> Fill:
         fill_id = str(self._read(record, "fill_id", "fill_fields", "venue_fills"))

@@ -30,6 +30,7 @@ _HEADS: Final[dict[type[Event], bytes]] = {
     cls: b'{"kind":"' + cls.KIND.encode() + b'","payload":' for cls in EVENT_TYPES
 }
 _GENESIS: Final = GENESIS_HASH.encode()
+_sha256: Final = hashlib.sha256
 
 
 class JsonlFile:
@@ -40,26 +41,26 @@ class JsonlFile:
     never sees a half-written ``events.jsonl``.
     """
 
-    __slots__ = ("_fh", "_pending", "path", "tmp_path")
+    __slots__ = ("_fh", "path", "pending", "tmp_path")
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tmp_path = path.with_name(path.name + ".tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[bytes] | None = open(self.tmp_path, "wb", buffering=0)  # noqa: SIM115
-        self._pending: list[bytes] = []
+        #: lines (without their newline) queued for the next :meth:`flush`
+        self.pending: list[bytes] = []
 
     def write_line(self, line: bytes | str) -> None:
         """Queue one line (without its newline) for the next :meth:`flush`."""
         if self._fh is None:
             raise ValueError(f"{self.path} is already closed")
-        self._pending.append(line.encode() if isinstance(line, str) else line)
-        self._pending.append(b"\n")
+        self.pending.append(line.encode() if isinstance(line, str) else line)
 
     def flush(self) -> None:
-        if self._pending and self._fh is not None:
-            data = b"".join(self._pending)
-            self._pending.clear()
+        if self.pending and self._fh is not None:
+            data = b"\n".join(self.pending) + b"\n"
+            self.pending.clear()
             view = memoryview(data)
             while view:
                 written = self._fh.write(view)
@@ -85,7 +86,7 @@ class JsonlFile:
         os.replace(self.tmp_path, self.path)
 
     def abort(self) -> None:
-        self._pending.clear()
+        self.pending.clear()
         if self._fh is not None:
             self._fh.close()
             self._fh = None
@@ -105,6 +106,8 @@ class AuditLog:
     """
 
     __slots__ = (
+        "_audit",
+        "_events",
         "_head",
         "_key",
         "_last_seq",
@@ -133,11 +136,14 @@ class AuditLog:
         self.count = 0
         self._head = _GENESIS
         self._key = key
-        self._rid = run_id_member(run_id)
+        self._rid = run_id_member(run_id) + b","
+        # the files' queues, appended to directly on the hot path (one list append per line)
+        self._events: list[bytes] | None = None if events_file is None else events_file.pending
+        self._audit: list[bytes] | None = audit_file.pending if audit_file is not None else []
         self._last_seq = 0
         self._ts_ms = -1
         self._ts = b""
-        self._lines: list[bytes] | None = None if audit_file is not None else []
+        self._lines: list[bytes] | None = None if audit_file is not None else self._audit
 
     @property
     def head(self) -> str:
@@ -156,21 +162,19 @@ class AuditLog:
         pre = _HEADS[type(event)] + _ENCODE(event) + b","
         post = b'"seq":%d,"ts":%b}' % (seq, self._ts)
         head = self._head
-        self._head = hashlib.sha256(b'{"event":' + pre + post + b',"prev_sha256":"' + head + b'"}').hexdigest().encode()
-        event_line = pre + self._rid + b"," + post
-        if self._key is not None:
+        self._head = _sha256(b'{"event":' + pre + post + b',"prev_sha256":"' + head + b'"}').hexdigest().encode()
+        event_line = pre + self._rid + post
+        if self._key is None:
+            audit_line = b'{"event":' + event_line + b',"prev_sha256":"' + head + b'"}'
+        else:
             unkeyed = b'{"event":' + event_line + b',"prev_sha256":"' + head + b'"}'
             mac = audit_mac(self._key, unkeyed).encode()
             audit_line = b'{"event":' + event_line + b',"hmac_sha256":"' + mac + b'","prev_sha256":"' + head + b'"}'
-        else:
-            audit_line = b'{"event":' + event_line + b',"prev_sha256":"' + head + b'"}'
         self.count += 1
-        if self.events_file is not None:
-            self.events_file.write_line(event_line)
-        if self.audit_file is not None:
-            self.audit_file.write_line(audit_line)
-        if self._lines is not None:
-            self._lines.append(audit_line)
+        if self._events is not None:
+            self._events.append(event_line)
+        if self._audit is not None:
+            self._audit.append(audit_line)
 
     append = __call__
 

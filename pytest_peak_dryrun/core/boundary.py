@@ -27,7 +27,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, NoReturn
 
-from pydantic import BaseModel
+import msgspec
 
 from .broker import Broker, MockBroker
 from .errors import BrokerContractError
@@ -58,8 +58,8 @@ def _has(value: object, name: str) -> bool:
     return hasattr(value, name)
 
 
-def _missing_note(value: object, model: type[BaseModel]) -> str:
-    missing = [name for name in model.model_fields if not _has(value, name)]
+def _missing_note(value: object, model: type[msgspec.Struct]) -> str:
+    missing = [name for name in model.__struct_fields__ if not _has(value, name)]
     if missing:
         return f" (missing: {', '.join(missing)})"
     return ""

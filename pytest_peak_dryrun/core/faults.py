@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NoReturn
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .boundary import unwrap_broker
@@ -399,7 +400,7 @@ class FaultInjector:
             return order  # not acknowledged yet: nothing to hide so far
         until = self._hidden[boid]
         if order.state is OrderState.ACK and (until is None or self.clock.step < until):
-            return order.model_copy(update={"state": OrderState.NEW})
+            return msgspec.structs.replace(order, state=OrderState.NEW)
         del self._hidden[boid]  # the order moved on (or the hiding ran out): report it as it is
         return order
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .canonical import to_jsonable
 from .events import ACTIVITY_CATEGORIES, Event, EventRecord
-from .model import EventDocument, Money, Order
+from .model import EventDocument, Money, OrderDocument
 from .orchestrator import SessionState
 from .orders import OrderState
 
@@ -144,7 +144,7 @@ class StatusSnapshot(_Document):
     schema_: Literal["peak-dryrun/status/v1"] = Field(default=STATUS_SCHEMA, alias="schema")
     session: SessionSummary
     orders: OrderSummary
-    open_orders: list[Order] = Field(description=f"the first {OPEN_ORDERS_LISTED} open orders")
+    open_orders: list[OrderDocument] = Field(description=f"the first {OPEN_ORDERS_LISTED} open orders")
     positions: dict[str, Money]
     cash: Money
     reconcile: ReconcileSummary
@@ -307,12 +307,12 @@ def build_status(
     preflight: list[PreflightCheck],
 ) -> StatusSnapshot:
     book = orch.book
-    open_docs: list[Order] = []
+    open_docs: list[OrderDocument] = []
     for rec in book.open_orders():
         if len(open_docs) >= OPEN_ORDERS_LISTED:
             break
         open_docs.append(
-            Order(
+            OrderDocument(
                 order_id=rec.order_id,
                 broker_order_id=rec.broker_order_id,
                 instrument=rec.instrument,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import msgspec
 import pytest
 
 from pytest_peak_dryrun import (
@@ -149,7 +150,7 @@ def test_a_query_is_completed_from_what_was_placed(adapter: DictAdapter, venue: 
     assert boid == "100"
     venue.execute(100, "2", "99.5")
     order = adapter.query_order(boid)
-    assert order.model_dump() == {
+    assert msgspec.structs.asdict(order) == {
         "order_id": "key-1",
         "broker_order_id": "100",
         "instrument": "DEMO-EUR",

@@ -113,7 +113,7 @@ def test_a_query_result_of_the_wrong_type_names_adapter_method_and_missing_field
 
 
 def test_a_query_result_with_every_field_still_must_be_an_order() -> None:
-    broker = check_broker(PaperAdapter(query_order=dict.fromkeys(Order.model_fields)))
+    broker = check_broker(PaperAdapter(query_order=dict.fromkeys(Order.__struct_fields__)))
     with pytest.raises(BrokerContractError, match=r"^PaperAdapter.query_order returned dict; expected Order\. Fix:"):
         broker.query_order("MB-00000001")
 

@@ -81,7 +81,7 @@ def test_same_calls_give_the_same_results() -> None:
         out: list[Any] = [broker.place_order(market("10"), idempotency_key="a")]
         for _ in range(5):
             clock.advance_step()
-            out.append(broker.query_order("MB-00000001").model_dump())
+            out.append(broker.query_order("MB-00000001").to_dict())
         out.append(fills_of(broker))
         return out
 

@@ -70,7 +70,7 @@ def test_to_jsonable_equals_what_dumps_writes() -> None:
 
 def test_pydantic_money_serializes_as_the_exact_string() -> None:
     fill = Fill(fill_id="F1", broker_order_id="MB-1", qty=Decimal("1.50"), price=Decimal("100.10"), exec_seq=1, step=2)
-    assert fill.model_dump(mode="json") == {
+    assert fill.to_dict() == {
         "fill_id": "F1",
         "broker_order_id": "MB-1",
         "qty": "1.50",
@@ -78,7 +78,7 @@ def test_pydantic_money_serializes_as_the_exact_string() -> None:
         "exec_seq": 1,
         "step": 2,
     }
-    assert dumps_line(fill.model_dump(mode="json")) == (
+    assert dumps_line(fill.to_dict()) == (
         '{"broker_order_id":"MB-1","exec_seq":1,"fill_id":"F1","price":"100.10","qty":"1.50","step":2}'
     )
 

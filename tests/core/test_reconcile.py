@@ -463,11 +463,11 @@ class MisfillingBroker(MockBroker):
     def iter_fills(self, cursor: int) -> tuple[int, list[Fill]]:
         end, fills = super().iter_fills(cursor)
         if self.mode == "price0":
-            return end, [f.model_copy(update={"price": D(0)}) for f in fills]
+            return end, [msgspec.structs.replace(f, price=D(0)) for f in fills]
         extra = []
         for f in fills:
             boid = f.broker_order_id if self.mode == "overfill" else "GHOST-1"
-            extra.append(f.model_copy(update={"fill_id": f.fill_id + "-again", "broker_order_id": boid}))
+            extra.append(msgspec.structs.replace(f, fill_id=f.fill_id + "-again", broker_order_id=boid))
         return end, [*fills, *extra]
 
 

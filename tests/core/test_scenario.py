@@ -316,7 +316,7 @@ def _plan(scenario: Scenario) -> list[Any]:
         out.append(
             (
                 step,
-                [(p.intent_id, p.request.model_dump(mode="json")) for p in places],
+                [(p.intent_id, p.request.to_dict()) for p in places],
                 [c.intent_id for c in cancels],
             )
         )
