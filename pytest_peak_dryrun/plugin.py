@@ -497,23 +497,22 @@ def orchestrator(
             assert metrics_collector.total("orders_place_total") > 0
     """
     _guard(request.node)
-    from .core.orchestrator import Orchestrator
-    from .core.stream import EventStream
+    from .core.dryrun import assemble_run
     from .harness.fixtures import fixture_broker_clock
     from .harness.secrets import redactor_for
 
-    clock = fixture_broker_clock(request.node, mock_broker, sim_clock)
-    stream = EventStream(audit_log.run_id, clock, redactor=redactor_for(request.config, dryrun_secrets))
-    stream.tap(metrics_collector)
-    stream.tap(audit_log, flush=audit_log.flush)
-    return Orchestrator(
+    # The same assembly as run_scenario, with the test's collector and in-memory audit log.
+    return assemble_run(
         dryrun_scenario,
+        run_id=audit_log.run_id,
         broker=mock_broker,
-        clock=clock,
-        stream=stream,
+        clock=fixture_broker_clock(request.node, mock_broker, sim_clock),
         config=dryrun_config,
-        audit_writable=audit_log.accepts_writes,
-    )
+        keep_events=False,
+        redactor=redactor_for(request.config, dryrun_secrets),
+        collector=metrics_collector,
+        audit=audit_log,
+    ).orchestrator
 
 
 @pytest.fixture
