@@ -542,3 +542,15 @@ def test_a_failing_run_leaves_no_half_files(tmp_path: Path) -> None:
         run_scenario(builtin_scenario("happy_path"), out_dir=tmp_path, listeners=[explode])
     run_dir = tmp_path / "runs" / "happy_path"
     assert not run_dir.exists()  # no half file, and no empty folder either
+
+
+def test_the_readme_lists_every_kind_and_field_of_the_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- events-table:")
+    block = readme[readme.index("\n", start) + 1 : readme.index("<!-- /events-table -->")]
+    rows = [line for line in block.splitlines() if line.startswith("| `")]
+    expected = []
+    for cls in EVENT_TYPES:
+        fields = ", ".join(f"`{f.name}`" + ("" if f.required else "?") for f in msgspec.structs.fields(cls))
+        expected.append(f"| `{cls.KIND}` | `{cls.__name__}` | {fields} | {cls.CATEGORY} |")
+    assert rows == expected
