@@ -22,8 +22,7 @@ from typing import Any, Literal
 
 from _timing import cpu_seconds
 
-from pytest_peak_dryrun import Scenario, run_scenario
-from pytest_peak_dryrun.core.scenario import parse_scenario
+from pytest_peak_dryrun import Scenario, parse_scenario, run_scenario
 
 __all__ = ["Measure", "Shape", "run_orders", "scenario"]
 

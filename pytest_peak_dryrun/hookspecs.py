@@ -21,6 +21,14 @@ if TYPE_CHECKING:
     from .core.events import EventRecord
     from .core.scenario import Scenario
 
+__all__ = [
+    "pytest_dryrun_event",
+    "pytest_dryrun_make_broker",
+    "pytest_dryrun_modify_report",
+    "pytest_dryrun_secrets",
+    "pytest_dryrun_snapshots_written",
+]
+
 
 @pytest.hookspec(firstresult=True)
 def pytest_dryrun_make_broker(config: pytest.Config, scenario: Scenario, clock: SimClock) -> Broker | None:
@@ -49,9 +57,12 @@ def pytest_dryrun_make_broker(config: pytest.Config, scenario: Scenario, clock: 
 def pytest_dryrun_event(config: pytest.Config, run_id: str, event: EventRecord) -> None:
     """Observe every event of every dry run, in order, as it happens.
 
-    ``event`` has ``seq``, ``ts`` (simulated seconds), ``kind`` and ``payload`` (already
-    redacted). Only called when at least one plugin implements it, so an unused hook costs
-    nothing on the hot path. Do not mutate the event.
+    ``event`` is a :class:`pytest_peak_dryrun.EventRecord`: ``seq``, ``ts`` (simulated
+    seconds), ``kind`` (an :class:`~pytest_peak_dryrun.EventKind`, equal to its text such as
+    ``"rail_trip"``) and ``payload``, the typed event of that kind
+    (:class:`~pytest_peak_dryrun.RailTripEvent`, ...; already redacted, immutable), whose
+    fields read as attributes or as ``payload["rail"]``. Only called when at least one
+    plugin implements it, so an unused hook costs nothing on the hot path.
 
     Example::
 

@@ -53,6 +53,12 @@ def _seed(value: str) -> int:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Declare ``--dryrun-snapshot``, ``--dryrun-seed`` and the ``dryrun_*`` ini keys.
+
+    Called once at startup, before ``conftest.py`` files are read, so ``pytest --help`` lists
+    them in one ``peak-dryrun`` group. Values are only declared here; they are checked in
+    ``pytest_configure`` (the seed by its ``type=`` function, so a bad one is a usage error).
+    """
     group = parser.getgroup("peak-dryrun", "deterministic trading dry runs (pytest-peak-dryrun)")
     group.addoption(
         "--dryrun-snapshot",
@@ -92,6 +98,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register our ``pytest_dryrun_*`` hook specifications (``hookspecs.py``).
+
+    Called once when the plugin is registered, before conftests load, so their
+    implementations are validated against the specs. The specs exist only while this plugin
+    is loaded: that is why published implementations say ``optionalhook=True``.
+    """
     from . import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
@@ -164,6 +176,14 @@ def _max_steps(config: pytest.Config) -> int:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``dryrun`` marker and create the session state, before collection.
+
+    Why here: the snapshot directory must be checked (created, writable, holding nothing
+    foreign) before any test runs, so a bad ``--dryrun-snapshot`` is a usage error (exit 4)
+    instead of a failure after the first dry run. The xdist and pytest-json-report glue is
+    registered here too: the xdist hooks only when xdist is present (their specs are unknown
+    otherwise), the json-report hooks always, as optional hooks.
+    """
     config.addinivalue_line("markers", MARKER)
     out_dir = _snapshot_dir(config)
     config.stash[SESSION_KEY] = DryRunSession(
@@ -186,6 +206,12 @@ class _XdistHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """On the controller, when an xdist worker ends: merge the runs it reported.
+
+        A worker that crashed arrives with ``error`` set and no output; the session then
+        records it and marks the index incomplete rather than writing a partial session as
+        if it were whole.
+        """
         session = self._config.stash[SESSION_KEY]
         output = getattr(node, "workeroutput", {}) or {}
         worker_id = getattr(getattr(node, "gateway", None), "id", "?")
@@ -193,7 +219,12 @@ class _XdistHooks:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    # Never collect from the snapshot directory (its files match dryrun_*.json).
+    """Skip the snapshot directory during collection.
+
+    Called for every path pytest considers. The snapshot directory holds files named like
+    ``dryrun_*.json`` that are outputs, not scenario files; collecting them would turn the
+    last session's output into this session's tests. ``None`` leaves every other path alone.
+    """
     state = config.stash.get(SESSION_KEY, None)
     if state is not None and state.out_dir is not None and collection_path == state.out_dir:
         return True
@@ -201,8 +232,12 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Collect ``dryrun_*.toml`` / ``dryrun_*.json`` scenario files as test items.
+
+    Called for every file under the test paths, so a cheap name check comes first: the
+    collector module (and the core behind it) is imported only for real candidates.
+    """
     name = file_path.name
-    # A cheap name check first: the collector module is imported only for real candidates.
     if name.startswith("dryrun_") and name.endswith((".toml", ".json")):
         from .harness.collect import DryRunScenarioFile, is_scenario_file
 
@@ -213,7 +248,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 @pytest.hookimpl(trylast=True)
 def pytest_dryrun_make_broker(config: pytest.Config, scenario: Scenario, clock: SimClock) -> Broker:
-    """The default broker: a MockBroker configured from the scenario."""
+    """The default broker: a MockBroker configured from the scenario, on the run's clock.
+
+    ``trylast``, so an implementation in a suite's conftest or plugin is asked first and wins
+    (the hook is ``firstresult``); this one answers only when none did.
+    """
     from .core.broker import MockBroker
 
     return MockBroker(scenario.broker_config(), clock=clock)
@@ -243,12 +282,25 @@ def _guard(item: pytest.Item) -> Any:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Put a dry-run item under the NO-LIVE guard before any of its fixtures is set up.
+
+    For items with the ``dryrun`` marker and scenario-file items only; ``tryfirst`` so the
+    guard is in place before other plugins' setup and the test's own fixtures run. Other
+    tests are guarded from the moment one of our fixtures is set up (``_guard``).
+    """
     if getattr(item, "is_dryrun_item", False) or item.get_closest_marker("dryrun") is not None:
         _guard(item)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """Lift the NO-LIVE guard after the test's teardown, and fail it for swallowed blocks.
+
+    A wrapper, so the guard stays active through every fixture's teardown (a fixture's
+    finaliser must not reach the network either) and is lifted even when teardown fails.
+    A blocked attempt the test's code caught and ignored still fails the test here, unless
+    the test acknowledged it (``dryrun_network_guard.acknowledge()``).
+    """
     try:
         return (yield)
     finally:
@@ -267,13 +319,25 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    # tryfirst: before pytest-xdist starts its workers (its own sessionstart is trylast).
+    """Prepare the snapshot directory: in-progress index first, then the earlier session cleaned.
+
+    ``tryfirst``: before pytest-xdist starts its workers (its own sessionstart is trylast),
+    so no worker writes into a directory that still holds the last session's runs. A session
+    killed from here on leaves an index that says it is incomplete.
+    """
     state = session.config.stash.get(SESSION_KEY, None)
     if state is not None:
         state.begin()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the session files once every test has run (the controller, or a serial run).
+
+    On an xdist worker it only hands its runs to the controller (as JSON text in
+    ``workeroutput``); the controller merges them and writes the session files, the index and
+    the report, then calls ``pytest_dryrun_snapshots_written``. An interrupted session is
+    recorded as a problem, so its index says it is incomplete.
+    """
     state = session.config.stash.get(SESSION_KEY, None)
     if state is None:
         return
@@ -286,6 +350,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """End the terminal output with what the session's dry runs did.
+
+    With ``--dryrun-snapshot``: a table of the runs, the session's problems and the path of
+    the report. Without it: only the runs whose broker could not apply a scheduled fault
+    (that is never silent). A suite that uses neither sees no extra section.
+    """
     state = terminalreporter.config.stash.get(SESSION_KEY, None)
     lines = state.terminal_lines() if state is not None else []
     if lines:
@@ -299,6 +369,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_json_runtest_metadata(item: pytest.Item, call: pytest.CallInfo[None]) -> dict[str, Any]:
+    """With pytest-json-report (``--json-report``): a dry-run test's runs under ``metadata.dryrun``.
+
+    Called by pytest-json-report for each phase of each test; only the ``call`` phase of a
+    test that ran dry runs adds anything. Optional, because pytest-json-report declares this
+    hook only when it is active (any other run would be an unknown-hook INTERNALERROR).
+    """
     if call.when != "call":
         return {}
     runs = item.stash.get(RUNS_KEY, None)
@@ -313,6 +389,12 @@ class _JsonReportHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
+        """With pytest-json-report: the report's top-level ``dryrun`` (snapshot dir, runs, problems).
+
+        Called once, from pytest-json-report's own ``pytest_sessionfinish`` (``tryfirst``), so
+        before ours writes the session files: the entry says where they go, and the runs and
+        problems the session collected up to then.
+        """
         state = self._config.stash[SESSION_KEY]
         json_report["dryrun"] = {
             "snapshot_dir": None if state.out_dir is None else str(state.out_dir),

@@ -26,6 +26,7 @@ __all__ = [
     "OPERATOR_REPORT_SCHEMA",
     "SnapshotError",
     "build_report",
+    "check_snapshot_dir",
     "load_json",
     "load_snapshot",
     "render_markdown_report",

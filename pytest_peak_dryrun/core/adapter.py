@@ -105,8 +105,8 @@ class BrokerAdapter(ABC):
     Implement the five ``venue_*`` methods (one venue call each) and declare the tables::
 
         class HouseAdapter(BrokerAdapter):
-            state_map = {"ACKNOWLEDGED": OrderState.ACK, "CANCELLED": OrderState.CANCELED, ...}
-            error_map = {Throttled: RateLimitError, NoSuchOrder: UnknownOrderError, ...}
+            state_map = {"ACKNOWLEDGED": OrderState.ACK, "CANCELLED": OrderState.CANCELED}  # every state
+            error_map = {Throttled: RateLimitError, NoSuchOrder: UnknownOrderError}  # every exception
             order_fields = {"broker_order_id": "ref", "state": "status", "filled_qty": "done_qty"}
 
             def venue_place(self, request, idempotency_key):

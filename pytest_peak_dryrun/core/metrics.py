@@ -26,7 +26,10 @@ __all__ = [
     "LabelPolicyError",
     "MetricSpec",
     "MetricsCollector",
+    "UnknownMetricError",
+    "no_such_metric",
     "render_prometheus",
+    "series_key",
 ]
 
 
@@ -51,6 +54,36 @@ _Update = Callable[[Event, int], None]
 
 def _plain(value: object) -> str:
     return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+def no_such_metric(name: str, known: Iterable[str]) -> UnknownMetricError:
+    """The error for a lookup of a metric that does not exist, listing the ones that do."""
+    return UnknownMetricError(f"no metric named {name!r}; the metrics are {', '.join(known)}")
+
+
+def series_key(
+    name: str, labels: Sequence[str], given: Mapping[str, object], allowed: Mapping[str, Iterable[str]]
+) -> tuple[str, ...]:
+    """The key of one series of metric ``name`` (label values in ``labels`` order) for a lookup.
+
+    Shared by :meth:`MetricsCollector.value` and ``MetricsSnapshot.value``, so a misspelt label
+    name or a value outside the label's enum is one :class:`UnknownMetricError` naming the
+    metric and the labels (or values) it has, never a quiet ``0``. Labels without a fixed set
+    in ``allowed`` (policy labels such as ``instrument``) take any value.
+    """
+    __tracebackhide__ = True  # pytest shows the caller's line, not ours
+    if set(given) != set(labels):
+        raise UnknownMetricError(
+            f"metric {name} has labels ({', '.join(labels) or 'none'}); got ({', '.join(given) or 'none'})"
+        )
+    key = tuple(_plain(given[label]) for label in labels)
+    for label, value in zip(labels, key, strict=True):
+        values = allowed.get(label)
+        if values is not None and value not in values:
+            raise UnknownMetricError(
+                f"metric {name}: label {label} has no value {value!r}; its values are {', '.join(sorted(values))}"
+            )
+    return key
 
 
 class MetricsCollector:
@@ -161,22 +194,20 @@ class MetricsCollector:
         series[labels] = value
 
     def _spec(self, name: str) -> MetricSpec:
+        __tracebackhide__ = True
         spec = self._specs.get(name)
         if spec is None:
-            raise UnknownMetricError(f"no metric named {name!r}; the metrics are {', '.join(self._specs)}")
+            raise no_such_metric(name, self._specs)
         return spec
 
     def value(self, name: str, **labels: str) -> float:
-        """The current value of one series (0 when it was never touched)."""
+        """The current value of one series (0 when it was never touched; see :func:`series_key`)."""
+        __tracebackhide__ = True
         spec = self._spec(name)
-        if set(labels) != set(spec.labels):
-            raise UnknownMetricError(
-                f"metric {name} has labels ({', '.join(spec.labels) or 'none'}); got ({', '.join(labels) or 'none'})"
-            )
-        key = tuple(_plain(labels[label]) for label in spec.labels)
-        return self._series[name].get(key, 0)
+        return self._series[name].get(series_key(name, spec.labels, labels, self._allowed), 0)
 
     def total(self, name: str) -> float:
+        __tracebackhide__ = True
         self._spec(name)
         return sum(self._series[name].values())
 

@@ -37,6 +37,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = [
     "BUILTIN_SCENARIOS",
     "MAX_STEPS",
+    "SYMBOL_RE",
     "CancelIntent",
     "OrderGenerator",
     "PlaceIntent",

@@ -35,6 +35,8 @@ __all__ = [
     "DOCUMENT_SCHEMAS",
     "JSON_SCHEMA_DIALECT",
     "SCHEMA_PACKAGE",
+    "IndexDocument",
+    "drift",
     "generate_schemas",
     "load_schema",
     "main",

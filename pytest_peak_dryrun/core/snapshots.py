@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .canonical import to_jsonable
 from .events import ACTIVITY_CATEGORIES, Event, EventRecord
+from .metrics import LABEL_VALUES, no_such_metric, series_key
 from .model import EventDocument, Money, OrderDocument
 from .orchestrator import SessionState
 from .orders import OrderState
@@ -27,11 +28,16 @@ if TYPE_CHECKING:
     from .orchestrator import Orchestrator
 
 __all__ = [
+    "ACTIVITY_BARS",
+    "OPEN_ORDERS_LISTED",
+    "REPORT_SCHEMA",
     "SCHEMA_IDS",
     "HealthSnapshot",
     "HealthStatus",
     "MetricsSnapshot",
+    "PreflightCheck",
     "StatusSnapshot",
+    "StepActivity",
     "build_health",
     "build_metrics",
     "build_report",
@@ -180,20 +186,31 @@ class MetricsSnapshot(_Document):
     metrics: list[MetricFamily]
 
     def value(self, name: str, **labels: str) -> int | float:
-        """One series' value (0 if absent): ``metrics.value("orders_place_total", outcome="ok")``."""
-        for family in self.metrics:
-            if family.name == name:
-                for sample in family.samples:
-                    if sample.labels == labels:
-                        return sample.value
-                return 0
-        raise KeyError(f"no metric named {name!r}")
+        """One series' value (0 if absent): ``metrics.value("orders_place_total", outcome="ok")``.
+
+        An unknown metric, a label it does not have (or lacks) and a value outside the
+        label's enum raise one ``UnknownMetricError`` (a ``KeyError``) naming the metric and
+        what it has, as ``MetricsCollector.value`` does: a typo never reads as a quiet 0.
+        """
+        __tracebackhide__ = True  # pytest shows the user's line, not ours
+        family = self._family(name)
+        key = series_key(name, family.labels, labels, LABEL_VALUES)
+        for sample in family.samples:
+            if tuple(sample.labels.get(label) for label in family.labels) == key:
+                return sample.value
+        return 0
 
     def total(self, name: str) -> int | float:
+        """The sum over every series of ``name`` (``UnknownMetricError`` if there is no such metric)."""
+        __tracebackhide__ = True
+        return sum(sample.value for sample in self._family(name).samples)
+
+    def _family(self, name: str) -> MetricFamily:
+        __tracebackhide__ = True
         for family in self.metrics:
             if family.name == name:
-                return sum(sample.value for sample in family.samples)
-        raise KeyError(f"no metric named {name!r}")
+                return family
+        raise no_such_metric(name, (family.name for family in self.metrics))
 
 
 SCHEMA_IDS: Final = {

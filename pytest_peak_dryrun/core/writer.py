@@ -34,11 +34,14 @@ if TYPE_CHECKING:
     from .redact import Redactor
 
 __all__ = [
+    "HEALTH_SESSION_SCHEMA",
     "INDEX_FILE",
     "INDEX_SCHEMA",
+    "METRICS_SESSION_SCHEMA",
     "RUNS_DIR",
     "RUN_FILES",
     "SESSION_FILES",
+    "STATUS_SESSION_SCHEMA",
     "atomic_write_text",
     "build_index",
     "index_seal",

@@ -1,6 +1,6 @@
 """The secrets registry: which values the plugin masks in every event, document and file.
 
-Four sources, all merged into one :class:`~pytest_peak_dryrun.core.events.Redactor`:
+Four sources, all merged into one :class:`~pytest_peak_dryrun.core.redact.Redactor`:
 
 * environment variables named in the ini option ``dryrun_secret_env``;
 * the ``pytest_dryrun_secrets(config)`` hook (every implementation's values);
@@ -11,7 +11,7 @@ Four sources, all merged into one :class:`~pytest_peak_dryrun.core.events.Redact
 Discovered values must be at least :data:`MIN_DISCOVERED_LENGTH` characters and contain a
 letter: a machine's ``SOME_TOKEN=1`` must not mask every "1" in the report, or the same
 run would write different files on a laptop and on CI. Explicitly registered values (ini,
-hook, fixture) only need :data:`~pytest_peak_dryrun.core.events.MIN_SECRET_LENGTH`; a shorter
+hook, fixture) only need :data:`~pytest_peak_dryrun.core.redact.MIN_SECRET_LENGTH`; a shorter
 one is not used and a warning names where it came from (never the value).
 
 The session's redactor is built once, lazily (the hook is called after collection, when

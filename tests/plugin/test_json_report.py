@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +73,68 @@ def test_runs_without_json_report_are_unaffected(pytester: pytest.Pytester) -> N
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=2)
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
-    result = pytester.runpytest_subprocess("-p", "no:json-report")
+    # the entry point names (pytest_jsonreport, metadata): "-p no:json-report" blocks nothing
+    result = pytester.runpytest_subprocess("-p", "no:pytest_jsonreport", "-p", "no:metadata", "--dryrun-snapshot=out")
     result.assert_outcomes(passed=2)
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.stdout.no_fnmatch_line("*plugins:*json-report*")
+
+
+ONLY_OURS = """
+import sys
+
+def pytest_unconfigure(config):
+    print("LOADED", sorted(m for m in sys.modules if m.startswith(("pytest_jsonreport", "pytest_metadata"))))
+"""
+
+
+def test_a_plain_install_needs_neither_json_report_nor_metadata(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``pip install pytest-peak-dryrun`` without the extra gives: our plugin and syrupy only.
+
+    Every other plugin is kept out (``PYTEST_DISABLE_PLUGIN_AUTOLOAD``), so this is a session
+    in an environment without pytest-json-report: dry runs, their golden files and a scenario
+    file with its golden all work, and nothing of ours imports either module.
+    """
+    pytester.makeconftest(ONLY_OURS)
+    pytester.makepyfile(
+        test_plain="""
+        import pytest
+
+        @pytest.mark.dryrun("happy_path")
+        def test_golden(dryrun, dryrun_snapshot):
+            assert dryrun_snapshot == dryrun.report
+        """
+    )
+    pytester.makefile(".toml", dryrun_small='name = "small"\nsteps = 3\n[instruments]\n"DEMO-EUR" = "100.00"\n')
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    args = ("-p", "pytest_peak_dryrun.plugin", "-p", "syrupy", "-s", "--dryrun-snapshot=out")
+    result = pytester.runpytest_subprocess(*args, "--snapshot-update")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*2 snapshots generated.*"])
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["plugins: syrupy-*", "*2 snapshots passed.*", "LOADED []"])
+    assert (pytester.path / "out" / "dryrun_status_snapshot.md").is_file()
+
+
+def test_json_report_is_the_extra_and_in_the_test_extra() -> None:
+    """The install-footprint decision (README): syrupy is the only other pytest plugin a plain
+    install brings; pytest-json-report is the ``json-report`` extra, and the ``test`` extra CI
+    installs has it, so this file runs in CI."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text("utf-8"))["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0].lower() for req in requirements}
+
+    hard = names(project["dependencies"])
+    assert {"syrupy", "pytest"} <= hard
+    assert not hard & {"pytest-json-report", "pytest-metadata", "pytest-xdist"}
+    assert names(project["optional-dependencies"]["json-report"]) == {"pytest-json-report"}
+    assert "pytest-json-report" in names(project["optional-dependencies"]["test"])
