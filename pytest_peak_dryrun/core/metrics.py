@@ -5,19 +5,19 @@ in the event table (:data:`~.events.METRIC_SPECS`); this module turns those decl
 counting code, and ``peak-dryrun validate`` recounts a run's ``events.jsonl`` with the same
 code. Label *names* come from the specs and label *values* from the enum types of the event
 fields they are read from, so an order id, an account id or a token can never become a label
-(DESIGN.md, No secrets). Counting happens in plain dicts on the hot path; the Prometheus text
-exposition is rendered on demand through prometheus_client with a private registry and a
-custom collector, which never touches prometheus_client's process-wide state (a user's own
-metrics stay as they are) and emits no ``_created`` series (those carry wall-clock time).
+(DESIGN.md, No secrets). Counting happens in plain dicts on the hot path; :meth:`MetricsCollector.families`
+hands the result on as data, and the Prometheus text is rendered above the core
+(:mod:`pytest_peak_dryrun.report.prometheus`).
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any, Final
 
+from .canonical import plain_number
 from .events import METRIC_SPECS, Count, Event, EventRecord, LastTime, MetricSpec, StateOf, label_values
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "LabelPolicyError",
     "MetricSpec",
     "MetricsCollector",
-    "render_prometheus",
 ]
 
 
@@ -219,50 +218,9 @@ class MetricsCollector:
                     "help": spec.help,
                     "labels": list(spec.labels),
                     "samples": [
-                        {"labels": dict(zip(spec.labels, key, strict=True)), "value": _number(series[key])}
+                        {"labels": dict(zip(spec.labels, key, strict=True)), "value": plain_number(series[key])}
                         for key in sorted(series)
                     ],
                 }
             )
         return out
-
-    def render_prometheus(self) -> str:
-        return render_prometheus(self.families())
-
-
-def _number(value: float) -> int | float:
-    """Counters as integers in JSON (``3``, not ``3.0``); gauges keep their fraction."""
-    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
-
-
-def render_prometheus(families: Sequence[Mapping[str, Any]]) -> str:
-    """Prometheus text exposition of ``families`` (the shape :meth:`MetricsCollector.families` returns).
-
-    Rendered through prometheus_client (imported here, not at module import: it costs
-    ~40 ms) with a private ``CollectorRegistry`` and a custom collector, so no ``_created``
-    series appear and no process-wide setting changes.
-    """
-    from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-
-    class _Families:
-        def collect(self) -> Iterable[Metric]:
-            for fam in families:
-                labels = list(fam["labels"])
-                name = fam["name"]
-                metric: CounterMetricFamily | GaugeMetricFamily
-                if fam["type"] == "counter":
-                    metric = CounterMetricFamily(name.removesuffix("_total"), fam["help"], labels=labels)
-                else:
-                    metric = GaugeMetricFamily(name, fam["help"], labels=labels)
-                for sample in fam["samples"]:
-                    values = [sample["labels"][label] for label in labels]
-                    metric.add_metric(values, float(sample["value"]))
-                yield metric
-
-        def describe(self) -> Iterable[Metric]:
-            return []
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families())
-    return generate_latest(registry).decode("utf-8")
