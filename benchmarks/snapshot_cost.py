@@ -18,7 +18,7 @@ from pathlib import Path
 from pytest_peak_dryrun.core.canonical import dumps
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.scenario import Scenario
-from pytest_peak_dryrun.core.writer import write_session
+from pytest_peak_dryrun.report.session import write_session
 
 
 def main(argv: list[str]) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.orchestrator import DryRunConfig
 from pytest_peak_dryrun.core.scenario import Scenario
-from pytest_peak_dryrun.core.writer import write_session
+from pytest_peak_dryrun.report.session import write_session
 
 steps, out = int(sys.argv[1]), Path(sys.argv[2])
 sc = Scenario.model_validate({

@@ -120,29 +120,28 @@ def _usage_error(command: str, message: str) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .console.status_report import (
-        SnapshotError,
-        build_report,
-        load_snapshot,
-        render_markdown_report,
-        render_text_report,
-    )
+    from .console.status_report import load_report
+    from .report.load import SnapshotError
 
     try:
-        index, runs = load_snapshot(args.dir)
+        report = load_report(args.dir)
     except SnapshotError as exc:
         return _usage_error("report", str(exc))
-    report = build_report(index, runs)
     if args.format == "json":
         from .core.canonical import dumps
+        from .core.documents import json_data
 
-        text = dumps(report)
+        text = dumps(json_data(report))
     elif args.format == "markdown":
-        text = render_markdown_report(report, str(args.dir))
+        from .report.markdown import render_operator_markdown
+
+        text = render_operator_markdown(report, str(args.dir))
     else:
+        from .report.text import render_text_report
+
         text = render_text_report(report, str(args.dir))
     sys.stdout.write(text)
-    return EXIT_OK if report["healthy"] else EXIT_PROBLEMS
+    return EXIT_OK if report.healthy else EXIT_PROBLEMS
 
 
 def _print(text: str, stream: TextIO) -> None:
@@ -152,9 +151,9 @@ def _print(text: str, stream: TextIO) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .console.status_report import SnapshotError
     from .console.validate import iter_lines, validate_dir
     from .core.audit_chain import audit_key_from_env
+    from .report.load import SnapshotError
 
     try:
         found = validate_dir(args.dir, key=audit_key_from_env())
@@ -173,7 +172,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .console.serve import RemoteBindError, make_server
-    from .console.status_report import SnapshotError, check_snapshot_dir
+    from .console.status_report import check_snapshot_dir
+    from .report.load import SnapshotError
 
     try:
         check_snapshot_dir(args.dir)

@@ -95,6 +95,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"refuse scenarios with more steps than this (default {DEFAULT_MAX_STEPS}).",
         default=str(DEFAULT_MAX_STEPS),
     )
+    parser.addini(
+        "dryrun_metrics_prefix",
+        "prefix every metric name in dryrun_metrics.prom with this namespace and '_' (default: none; "
+        "the JSON documents keep the runbook's names).",
+        default="",
+    )
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -175,6 +181,18 @@ def _max_steps(config: pytest.Config) -> int:
     return value
 
 
+def _metrics_prefix(config: pytest.Config) -> str | None:
+    raw = str(config.getini("dryrun_metrics_prefix") or "").strip()
+    if not raw:
+        return None
+    from .report.prometheus import check_prefix  # stdlib only at import: no pydantic, no prometheus_client
+
+    try:
+        return check_prefix(raw)
+    except ValueError as exc:
+        raise pytest.UsageError(f"ini dryrun_metrics_prefix: {exc}") from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the ``dryrun`` marker and create the session state, before collection.
 
@@ -191,6 +209,7 @@ def pytest_configure(config: pytest.Config) -> None:
         out_dir=out_dir,
         seed=config.getoption("dryrun_seed"),
         max_steps=_max_steps(config),
+        metrics_prefix=_metrics_prefix(config),
         dir_plan=_inspect_snapshot_dir(config, out_dir),
     )
     if config.pluginmanager.hasplugin("xdist"):

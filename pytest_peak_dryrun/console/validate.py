@@ -17,8 +17,8 @@ Read-only, and it never crashes on what it reads: every problem is a finding pri
    entry in ``dryrun_metrics_snapshot.json``) equals the count recomputed from the events;
    rail trips and mismatches in health/status agree with the events.
 5. **Reports**: each ``report.json`` equals the report rebuilt from the run's health, status
-   and metrics documents by the builder the writer uses (:func:`~.core.snapshots.build_report`,
-   :func:`~.core.snapshots.with_audit`); one a ``pytest_dryrun_modify_report`` hook changed
+   and metrics documents by the builder the writer uses (:func:`~.core.documents.build_report`,
+   :func:`~.core.documents.with_audit`); one a ``pytest_dryrun_modify_report`` hook changed
    is marked ``modified_by_hook`` and only its ``audit`` can be checked (a note says so).
 6. **Roll-ups**: the session files and the index say what the run files say (re-rendered in
    memory and compared; nothing is written); with the key, the index ``seal`` verifies.
@@ -30,7 +30,6 @@ The two per-line functions are the only places that decode a line, so a typed de
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -44,9 +43,13 @@ import msgspec
 from pydantic import ValidationError
 
 from ..core.audit_chain import AUDIT_KEY_ENV, AuditChainVerifier, AuditLineParts, audit_key_id
-from ..core.events import EVENT_TYPES, METRIC_SPECS, Count, Event, SessionStateEvent
+from ..core.canonical import plain_number
+from ..core.documents import series_key
+from ..core.events import EVENT_TYPES, METRIC_SPECS, Count, Event, ReconcileMismatchEvent, SessionStateEvent
 from ..core.metrics import MetricsCollector
-from .status_report import SnapshotError, check_snapshot_dir, load_json
+from ..core.writer import sha256_file
+from ..report.load import SnapshotError, load_json
+from .status_report import check_snapshot_dir
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -125,11 +128,6 @@ def _json_path(parts: Sequence[Any]) -> str:
     return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
 
 
-def _series(name: str, labels: Mapping[str, str]) -> str:
-    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return f"{name}{{{inner}}}" if inner else name
-
-
 def _samples(family: Mapping[str, Any], labels: Sequence[str]) -> dict[tuple[str, ...], float]:
     """``labels tuple -> value`` of a metrics family (from a file or a recount)."""
     out: dict[tuple[str, ...], float] = {}
@@ -141,10 +139,6 @@ def _samples(family: Mapping[str, Any], labels: Sequence[str]) -> dict[tuple[str
 
 def _nonzero(samples: Mapping[tuple[str, ...], float]) -> dict[tuple[str, ...], float]:
     return {key: value for key, value in sorted(samples.items()) if value}
-
-
-def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 # -- one line ---------------------------------------------------------------------------------------
@@ -250,13 +244,20 @@ class _EventFacts:
     """
 
     def __init__(self) -> None:
+        from ..core.snapshots import MISMATCHES_LISTED
+
         self.metrics = MetricsCollector()
         self.events = 0
         self.any_session_state = False
+        #: ``(kind, order_id, detail)`` of the first mismatches, as ``status.json`` lists them
+        self.first_mismatches: list[tuple[str, str, str]] = []
+        self._listed = MISMATCHES_LISTED
 
     def add(self, envelope: DecodedEvent, event: Event) -> None:
         self.events += 1
         self.any_session_state = self.any_session_state or isinstance(event, SessionStateEvent)
+        if type(event) is ReconcileMismatchEvent and len(self.first_mismatches) < self._listed:
+            self.first_mismatches.append((event.kind.value, event.order_id, event.detail))
         with contextlib.suppress(ValueError):  # a label outside its enum cannot come from a valid line
             self.metrics(envelope.seq, round(envelope.ts * 1000), event)
 
@@ -423,7 +424,7 @@ class _Validator:
                 self.add(rel, "not a regular file (listed in index.json)")
             else:
                 try:
-                    actual = _sha256(path)
+                    actual = sha256_file(path)
                 except OSError as exc:
                     self.add(rel, f"cannot read ({_short(exc.strerror or str(exc))})")
                     continue
@@ -642,8 +643,8 @@ class _Validator:
                         where = ", ".join(f"{k}={v!r}" for k, v in labels.items())
                         self.add(
                             rel,
-                            f"{prefix}{_series(spec.name, labels)} is {_fmt(have)} but events.jsonl has {_fmt(want)} "
-                            f"{kind} event(s)" + (f" with {where}" if where else ""),
+                            f"{prefix}{series_key(spec.name, labels)} is {plain_number(have)} but events.jsonl "
+                            f"has {plain_number(want)} {kind} event(s)" + (f" with {where}" if where else ""),
                         )
             elif facts.events and _nonzero(actual) != _nonzero(expected):
                 shown = {",".join(k) or spec.name: v for k, v in _nonzero(actual).items()}
@@ -670,6 +671,14 @@ class _Validator:
                 f"{base}/status.json",
                 f"reconcile mismatches {dict(sorted(rec['mismatches'].items()))} (total {rec['mismatches_total']}) "
                 f"do not match the reconcile_mismatch events {dict(sorted(kinds.items()))}",
+            )
+        # Absent in a directory written before the list existed (the schema makes it optional).
+        listed = [(m["kind"], m["order_id"], m["detail"]) for m in rec.get("first_mismatches", [])]
+        if "first_mismatches" in rec and listed != facts.first_mismatches:
+            self.add(
+                f"{base}/status.json",
+                f"reconcile first_mismatches lists {len(listed)} mismatch(es) that are not the first "
+                f"{len(facts.first_mismatches)} reconcile_mismatch event(s) of events.jsonl, in order",
             )
         if health["orchestrator_state"] != status["session"]["state"]:
             self.add(
@@ -702,7 +711,8 @@ class _Validator:
             return
         if not all(self.valid(f"{base}/{name}.json") for name in ("health", "status", "metrics")):
             return  # already reported; nothing to rebuild from
-        from ..core.snapshots import HealthSnapshot, MetricsSnapshot, StatusSnapshot, build_report, with_audit
+        from ..core.documents import build_report, with_audit
+        from ..core.snapshots import HealthSnapshot, MetricsSnapshot, StatusSnapshot
 
         try:
             rebuilt = build_report(
@@ -727,7 +737,8 @@ class _Validator:
     # -- the session -------------------------------------------------------------------------------
 
     def check_session(self, index: Mapping[str, Any], run_ids: Sequence[str], runs_ok: bool) -> None:
-        from ..core.writer import SESSION_FILES, build_index, render_session_files
+        from ..core.writer import SESSION_FILES
+        from ..report.session import build_index, render_session_files
 
         session_docs: dict[str, Any] = {}
         for name, schema in _SESSION_SCHEMAS.items():
@@ -746,8 +757,10 @@ class _Validator:
             return  # a roll-up cannot be rebuilt from broken run files (already reported)
         raw_problems = index.get("problems")
         problems = [str(p) for p in raw_problems] if isinstance(raw_problems, list) else []
+        raw_prefix = index.get("metrics_prefix")
+        prefix = raw_prefix if isinstance(raw_prefix, str) else None  # another type is a schema finding
         try:
-            summary, runs, texts = render_session_files(self.dir, run_ids, problems=problems)
+            rendered = render_session_files(self.dir, run_ids, problems=problems, metrics_prefix=prefix)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.add("index.json", f"cannot rebuild the session roll-up from the run files ({_short(str(exc))})")
             return
@@ -763,13 +776,13 @@ class _Validator:
             except OSError as exc:
                 self.add(name, f"cannot read ({_short(exc.strerror or str(exc))})")
                 continue
-            if on_disk == texts[name]:
+            if on_disk == rendered.texts[name]:
                 continue
             if name in session_docs:
-                self._explain_rollup(name, session_docs[name], json.loads(texts[name]))
+                self._explain_rollup(name, session_docs[name], json.loads(rendered.texts[name]))
             else:
                 self.add(name, "differs from what the run files render (the roll-up is stale or was edited)")
-        expected = build_index(summary, runs, {}, problems=problems)
+        expected = build_index(rendered.session, {}, metrics_prefix=prefix).to_json_data()
         for key in ("schema", "complete", "problems", "session", "schemas", "runs"):
             if index.get(key) != expected[key]:
                 self.add("index.json", f"{key} does not match the run files")
@@ -801,7 +814,7 @@ class _Validator:
 
     def check_seal(self, index: Mapping[str, Any]) -> None:
         """With the key, the index ``seal`` must verify; without it, a sealed index cannot be verified."""
-        from ..core.writer import index_seal
+        from ..core.documents import index_seal
 
         seal = index.get("seal")
         if self.key is None:
@@ -831,14 +844,6 @@ class _Validator:
             self.add(
                 "index.json", f"seal does not verify with {AUDIT_KEY_ENV} (the index changed after it was written)"
             )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _safe_rel(rel: object) -> bool:

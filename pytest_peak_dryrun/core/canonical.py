@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-__all__ = ["dumps", "dumps_line", "to_jsonable"]
+__all__ = ["dumps", "dumps_line", "plain_number", "to_jsonable"]
 
 
 def _default(obj: object) -> object:
@@ -55,3 +55,13 @@ def dumps(obj: Any) -> str:
 def to_jsonable(obj: Any) -> Any:
     """Plain JSON data (dicts, lists, strings, numbers) equal to what :func:`dumps` writes."""
     return json.loads(_LINE.encode(obj))
+
+
+def plain_number(value: float) -> int | float:
+    """A metric value as the files write it: a whole number as an ``int`` (``3``, not ``3.0``).
+
+    Counters are whole numbers but are summed as floats; gauges keep their fraction. The one
+    formatter of numbers for JSON documents, reports and messages (``str(plain_number(v))``).
+    Beyond 2**53 a float no longer holds every integer, so it stays a float.
+    """
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value

@@ -22,6 +22,7 @@ from .audit_chain import audit_key_from_env
 from .broker import Broker, MockBroker
 from .canonical import dumps_line
 from .clock import SimClock, run_clock
+from .documents import build_report, with_audit
 from .metrics import MetricsCollector
 from .orchestrator import DryRunConfig, Orchestrator, SessionState
 from .redact import Redactor
@@ -29,14 +30,13 @@ from .scenario import Scenario
 from .snapshots import (
     HealthSnapshot,
     MetricsSnapshot,
+    MismatchLog,
     PreflightCheck,
     StatusSnapshot,
     StepActivity,
     build_health,
     build_metrics,
-    build_report,
     build_status,
-    with_audit,
 )
 from .stream import EventListener, EventLog, EventStream
 from .writer import run_dir as run_dir_of
@@ -128,23 +128,6 @@ class DryRunResult:
             return {}
         return {p.name: p for p in sorted(self.run_dir.iterdir()) if p.is_file()}
 
-    def summary(self) -> dict[str, Any]:
-        """Compact numbers for terminal tables and JSON reports."""
-        by_state = self.report["orders"]["by_state"]
-        return {
-            "run_id": self.run_id,
-            "scenario": self.scenario.name,
-            "state": self.state.value,
-            "health": self.health.status.value,
-            "placed": self.report["orders"]["placed"],
-            "filled": by_state.get("FILLED", 0),
-            "canceled": by_state.get("CANCELED", 0),
-            "rejected": by_state.get("REJECTED", 0),
-            "mismatches": self.status.reconcile.mismatches_total,
-            "rail_trips": self.health.safety_rail_trips_total,
-            "faults_skipped": {k: int(n) for k, n in self.collector.by_label("faults_skipped_total", "fault").items()},
-        }
-
     def __repr__(self) -> str:
         return f"DryRunResult(run_id={self.run_id!r}, state={self.state.value}, health={self.health.status.value})"
 
@@ -175,6 +158,7 @@ class RunParts:
     collector: MetricsCollector
     audit: AuditLog
     activity: StepActivity
+    mismatches: MismatchLog
     orchestrator: Orchestrator
     log: EventLog | None
     run_dir: Path | None
@@ -197,7 +181,7 @@ def assemble_run(
     collector: MetricsCollector | None = None,
     audit: AuditLog | None = None,
 ) -> RunParts:
-    """Wire one run: clock, event stream, metrics, audit log, activity, orchestrator.
+    """Wire one run: clock, event stream, metrics, audit log, activity, mismatches, orchestrator.
 
     The one place a run is put together: :func:`run_scenario` and the plugin's
     ``orchestrator``/``dryrun`` fixtures all call it (a fixture may hand in its own
@@ -213,6 +197,7 @@ def assemble_run(
     collector = collector if collector is not None else MetricsCollector()
     run_steps = scenario.steps if steps is None else steps
     activity = StepActivity(clock, span_steps=clock.step + run_steps + scenario.stop_timeout_steps + 1)
+    mismatches = MismatchLog(clock)
     rdir = run_dir_of(out_dir, run_id) if out_dir is not None else None
     if audit is None:
         if rdir is not None:
@@ -226,6 +211,7 @@ def assemble_run(
             audit = AuditLog(run_id)
     stream.tap(collector)
     stream.tap(activity)
+    stream.tap(mismatches)
     stream.tap(audit, flush=audit.flush)
     log = EventLog() if keep_events else None
     if log is not None:
@@ -235,7 +221,7 @@ def assemble_run(
     orch = Orchestrator(
         scenario, broker=broker, clock=clock, stream=stream, config=config, audit_writable=audit.accepts_writes
     )
-    return RunParts(run_id, clock, stream, collector, audit, activity, orch, log, rdir, run_steps)
+    return RunParts(run_id, clock, stream, collector, audit, activity, mismatches, orch, log, rdir, run_steps)
 
 
 def run_scenario(
@@ -296,7 +282,12 @@ def run_scenario(
         health = _redacted(build_health(orch, collector, run_id=run_id), redactor)
         status = _redacted(
             build_status(
-                orch, run_id=run_id, last_events=stream.last_records(), preflight=preflight, activity=parts.activity
+                orch,
+                run_id=run_id,
+                last_events=stream.last_records(),
+                preflight=preflight,
+                activity=parts.activity,
+                mismatches=parts.mismatches,
             ),
             redactor,
         )

@@ -5,10 +5,9 @@ in the event table (:data:`~.events.METRIC_SPECS`); this module turns those decl
 counting code, and ``peak-dryrun validate`` recounts a run's ``events.jsonl`` with the same
 code. Label *names* come from the specs and label *values* from the enum types of the event
 fields they are read from, so an order id, an account id or a token can never become a label
-(DESIGN.md, No secrets). Counting happens in plain dicts on the hot path; the Prometheus text
-exposition is rendered on demand through prometheus_client with a private registry and a
-custom collector, which never touches prometheus_client's process-wide state (a user's own
-metrics stay as they are) and emits no ``_created`` series (those carry wall-clock time).
+(DESIGN.md, No secrets). Counting happens in plain dicts on the hot path; :meth:`MetricsCollector.families`
+hands the result on as data, and the Prometheus text is rendered above the core
+(:mod:`pytest_peak_dryrun.report.prometheus`).
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from typing import Any, Final
 
+from .canonical import plain_number
 from .events import METRIC_SPECS, Count, Event, EventRecord, LastTime, MetricSpec, StateOf, label_values
 
 __all__ = [
@@ -27,9 +27,8 @@ __all__ = [
     "MetricSpec",
     "MetricsCollector",
     "UnknownMetricError",
+    "lookup_key",
     "no_such_metric",
-    "render_prometheus",
-    "series_key",
 ]
 
 
@@ -61,7 +60,7 @@ def no_such_metric(name: str, known: Iterable[str]) -> UnknownMetricError:
     return UnknownMetricError(f"no metric named {name!r}; the metrics are {', '.join(known)}")
 
 
-def series_key(
+def lookup_key(
     name: str, labels: Sequence[str], given: Mapping[str, object], allowed: Mapping[str, Iterable[str]]
 ) -> tuple[str, ...]:
     """The key of one series of metric ``name`` (label values in ``labels`` order) for a lookup.
@@ -201,10 +200,10 @@ class MetricsCollector:
         return spec
 
     def value(self, name: str, **labels: str) -> float:
-        """The current value of one series (0 when it was never touched; see :func:`series_key`)."""
+        """The current value of one series (0 when it was never touched; see :func:`lookup_key`)."""
         __tracebackhide__ = True
         spec = self._spec(name)
-        return self._series[name].get(series_key(name, spec.labels, labels, self._allowed), 0)
+        return self._series[name].get(lookup_key(name, spec.labels, labels, self._allowed), 0)
 
     def total(self, name: str) -> float:
         __tracebackhide__ = True
@@ -250,50 +249,9 @@ class MetricsCollector:
                     "help": spec.help,
                     "labels": list(spec.labels),
                     "samples": [
-                        {"labels": dict(zip(spec.labels, key, strict=True)), "value": _number(series[key])}
+                        {"labels": dict(zip(spec.labels, key, strict=True)), "value": plain_number(series[key])}
                         for key in sorted(series)
                     ],
                 }
             )
         return out
-
-    def render_prometheus(self) -> str:
-        return render_prometheus(self.families())
-
-
-def _number(value: float) -> int | float:
-    """Counters as integers in JSON (``3``, not ``3.0``); gauges keep their fraction."""
-    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
-
-
-def render_prometheus(families: Sequence[Mapping[str, Any]]) -> str:
-    """Prometheus text exposition of ``families`` (the shape :meth:`MetricsCollector.families` returns).
-
-    Rendered through prometheus_client (imported here, not at module import: it costs
-    ~40 ms) with a private ``CollectorRegistry`` and a custom collector, so no ``_created``
-    series appear and no process-wide setting changes.
-    """
-    from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-
-    class _Families:
-        def collect(self) -> Iterable[Metric]:
-            for fam in families:
-                labels = list(fam["labels"])
-                name = fam["name"]
-                metric: CounterMetricFamily | GaugeMetricFamily
-                if fam["type"] == "counter":
-                    metric = CounterMetricFamily(name.removesuffix("_total"), fam["help"], labels=labels)
-                else:
-                    metric = GaugeMetricFamily(name, fam["help"], labels=labels)
-                for sample in fam["samples"]:
-                    values = [sample["labels"][label] for label in labels]
-                    metric.add_metric(values, float(sample["value"]))
-                yield metric
-
-        def describe(self) -> Iterable[Metric]:
-            return []
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families())
-    return generate_latest(registry).decode("utf-8")

@@ -2,10 +2,12 @@
 
 The schemas ship as ``pytest_peak_dryrun/schemas/<name>.schema.json`` (canonical JSON) and
 ``peak-dryrun validate`` checks a snapshot directory against them. The run documents
-(health, status, metrics) come straight from their models in :mod:`.snapshots`; the session
-roll-ups, ``index.json``, ``report.json`` and the lines of ``events.jsonl`` and
-``audit.jsonl`` are described by the small models below. A test regenerates the schemas and
-fails when the committed files drift; after changing a model, regenerate them with::
+(health, status, metrics) come straight from their models in :mod:`.snapshots`, and
+``report.json``, the session roll-ups and ``index.json`` from theirs in :mod:`.documents`:
+the same models build those files, so a file and its schema have one source. The lines of
+``events.jsonl`` come from the event table (:mod:`.events`) and those of ``audit.jsonl`` from
+:class:`AuditLine` below. A test regenerates the schemas and fails when the committed files
+drift; after changing a model, regenerate them with::
 
     python -m pytest_peak_dryrun.core.schemas --write
 
@@ -19,23 +21,27 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .canonical import dumps, to_jsonable
+from .documents import (
+    SHA256_PATTERN,
+    HealthSessionDocument,
+    IndexDocument,
+    MetricsSessionDocument,
+    ReportDocument,
+    StatusSessionDocument,
+)
 from .events import event_json_schema
-from .model import EventDocument, Money
-from .orchestrator import SessionState
-from .orders import OrderState
-from .snapshots import REPORT_SCHEMA, HealthSnapshot, HealthStatus, MetricsSnapshot, StatusSnapshot
-from .writer import HEALTH_SESSION_SCHEMA, INDEX_SCHEMA, METRICS_SESSION_SCHEMA, STATUS_SESSION_SCHEMA
+from .model import EventDocument
+from .snapshots import HealthSnapshot, MetricsSnapshot, StatusSnapshot
 
 __all__ = [
     "DOCUMENT_SCHEMAS",
     "JSON_SCHEMA_DIALECT",
     "SCHEMA_PACKAGE",
-    "IndexDocument",
     "drift",
     "generate_schemas",
     "load_schema",
@@ -46,172 +52,7 @@ __all__ = [
 
 JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_PACKAGE: Final = "pytest_peak_dryrun.schemas"
-_SHA256: Final = r"^[0-9a-f]{64}$"
 _STRICT = ConfigDict(frozen=True, extra="forbid")
-
-
-class SessionRollup(BaseModel):
-    """The ``session`` object of the roll-up files and of ``index.json``."""
-
-    model_config = _STRICT
-
-    runs: int = Field(ge=0, description="number of runs in the session")
-    status: HealthStatus = Field(description="the worst health of any run; failed when the session is incomplete")
-    by_status: dict[HealthStatus, int] = Field(description="runs per health status")
-    by_state: dict[SessionState, int] = Field(description="runs per final session state")
-    complete: bool = Field(description="false when a problem (a crashed xdist worker, ...) lost runs")
-
-
-class MetricsSessionRollup(SessionRollup):
-    counters: dict[str, int | float] = Field(
-        description='counters summed over every run, keyed `name{label="value",...}`'
-    )
-
-
-class HealthSessionDocument(BaseModel):
-    """``dryrun_health_snapshot.json``: every run's health document keyed by run id."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    schema_: Literal["peak-dryrun/health-session/v1"] = Field(default=HEALTH_SESSION_SCHEMA, alias="schema")
-    session: SessionRollup
-    runs: dict[str, HealthSnapshot]
-
-
-class StatusSessionDocument(BaseModel):
-    """``dryrun_status_snapshot.json``: every run's status document keyed by run id."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    schema_: Literal["peak-dryrun/status-session/v1"] = Field(default=STATUS_SESSION_SCHEMA, alias="schema")
-    session: SessionRollup
-    runs: dict[str, StatusSnapshot]
-
-
-class MetricsSessionDocument(BaseModel):
-    """``dryrun_metrics_snapshot.json``: every run's metrics plus the summed counters."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    schema_: Literal["peak-dryrun/metrics-session/v1"] = Field(default=METRICS_SESSION_SCHEMA, alias="schema")
-    session: MetricsSessionRollup
-    runs: dict[str, MetricsSnapshot]
-
-
-class IndexRun(BaseModel):
-    model_config = _STRICT
-
-    run_id: str
-    dir: str = Field(description="the run's directory, relative to the snapshot directory")
-    scenario: str
-    seed: int
-    state: SessionState
-    status: HealthStatus
-
-
-class IndexSeal(BaseModel):
-    """An HMAC of the rest of ``index.json`` under ``PEAK_DRYRUN_AUDIT_KEY`` (only when the key was set)."""
-
-    model_config = _STRICT
-
-    alg: Literal["HMAC-SHA256"]
-    key_id: str = Field(pattern=r"^[0-9a-f]{16}$", description="names the key without revealing it")
-    mac: str = Field(pattern=_SHA256, description="HMAC-SHA256 of the index without `seal`, as compact canonical JSON")
-
-
-class IndexDocument(BaseModel):
-    """``index.json``: the manifest of a snapshot directory."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    schema_: Literal["peak-dryrun/index/v1"] = Field(default=INDEX_SCHEMA, alias="schema")
-    complete: bool
-    problems: list[str] = Field(description="why the session is incomplete (empty when complete)")
-    session: SessionRollup
-    schemas: dict[str, str] = Field(description="schema id of each run document")
-    runs: list[IndexRun]
-    files: dict[str, Annotated[str, Field(pattern=_SHA256)]] = Field(
-        description="sha256 (hex) of every file, keyed by its path relative to the snapshot directory"
-    )
-    seal: IndexSeal | None = Field(default=None, description="present when the session was written with the key")
-
-
-class ReportSteps(BaseModel):
-    model_config = _STRICT
-
-    planned: int
-    run: int
-
-
-class ReportHealth(BaseModel):
-    model_config = _STRICT
-
-    status: HealthStatus
-    reasons: list[str]
-
-
-class ReportOrders(BaseModel):
-    model_config = _STRICT
-
-    placed: int
-    open: int
-    by_state: dict[OrderState, int] = Field(description="non-zero states only")
-    filled_qty: Money
-
-
-class ReportReconcile(BaseModel):
-    model_config = _STRICT
-
-    passes: int
-    clean_passes: int
-    mismatches: dict[str, int]
-
-
-class ReportRailTrip(BaseModel):
-    model_config = _STRICT
-
-    rail: str
-    step: int
-
-
-class ReportAudit(BaseModel):
-    model_config = _STRICT
-
-    events: int = Field(ge=0, description="lines of audit.jsonl (and of events.jsonl)")
-    head_sha256: str = Field(
-        pattern=_SHA256,
-        description="sha256 of the last audit line in its unkeyed form (the same with or without a key)",
-    )
-
-
-class ReportDocument(BaseModel):
-    """``runs/<run_id>/report.json``: the normalized report a golden file holds.
-
-    A suite's ``pytest_dryrun_modify_report`` hook may drop fields or add its own, so only
-    ``schema`` and ``audit`` (set after the hook) are required and other keys are allowed;
-    the fields the plugin writes keep their types.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
-
-    schema_: Literal["peak-dryrun/report/v1"] = Field(default=REPORT_SCHEMA, alias="schema")
-    scenario: str | None = None
-    seed: int | None = None
-    steps: ReportSteps | None = None
-    final_state: SessionState | None = None
-    health: ReportHealth | None = None
-    orders: ReportOrders | None = None
-    positions: dict[str, Money] | None = None
-    cash: Money | None = None
-    reconcile: ReportReconcile | None = None
-    rail_trips: list[ReportRailTrip] | None = None
-    counters: dict[str, int | float] | None = Field(
-        default=None, description='non-zero counter series keyed `name{label="value",...}`'
-    )
-    audit: ReportAudit = Field(description="the run's audit chain: every event is pinned by its head")
-    modified_by_hook: Literal[True] | None = Field(
-        default=None, description="present when a pytest_dryrun_modify_report hook changed the report"
-    )
 
 
 class AuditLine(BaseModel):
@@ -222,11 +63,11 @@ class AuditLine(BaseModel):
     event: EventDocument
     hmac_sha256: str | None = Field(
         default=None,
-        pattern=_SHA256,
+        pattern=SHA256_PATTERN,
         description="HMAC-SHA256 of the line without this field, under PEAK_DRYRUN_AUDIT_KEY (only when it was set)",
     )
     prev_sha256: str = Field(
-        pattern=_SHA256, description="sha256 of the previous line without hmac_sha256; 64 zeros on the first"
+        pattern=SHA256_PATTERN, description="sha256 of the previous line without hmac_sha256; 64 zeros on the first"
     )
 
 

@@ -153,10 +153,9 @@ def _inspect_runs(runs_dir: Path, index: dict[str, Any], plan: SnapshotDirPlan) 
 
 def in_progress_index() -> dict[str, Any]:
     """The ``index.json`` of a session that has started and not finished (no runs yet)."""
-    from .writer import build_index, session_summary
+    from .documents import IndexDocument  # pydantic: only when a session really begins
 
-    problems = [IN_PROGRESS_PROBLEM]
-    return build_index(session_summary({}, problems=problems), {}, {}, problems=problems)
+    return IndexDocument.in_progress(IN_PROGRESS_PROBLEM).to_json_data()
 
 
 def begin_session(plan: SnapshotDirPlan) -> None:

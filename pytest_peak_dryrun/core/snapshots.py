@@ -3,8 +3,10 @@
 Each document is a pydantic model with a ``schema`` id; the JSON Schemas shipped in
 ``pytest_peak_dryrun/schemas/`` are generated from these models (a test fails when they
 drift). Builders turn a finished session into documents; the normalized *report* (what a
-golden file holds) is derived from the documents, so it can never say something the files
-do not.
+golden file holds, :func:`~.documents.build_report`) is derived from the documents, so it can
+never say something the files do not. Two stream taps count what a document needs while the
+run happens (:class:`StepActivity`, :class:`MismatchLog`), so nothing reads ``events.jsonl``
+back.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .canonical import to_jsonable
-from .events import ACTIVITY_CATEGORIES, Event, EventRecord
-from .metrics import LABEL_VALUES, no_such_metric, series_key
+from .events import ACTIVITY_CATEGORIES, Event, EventRecord, ReconcileMismatchEvent
+from .metrics import LABEL_VALUES, lookup_key, no_such_metric
 from .model import EventDocument, Money, OrderDocument
 from .orchestrator import SessionState
 from .orders import OrderState
+from .vocab import MismatchKind
 
 if TYPE_CHECKING:
     from .clock import SimClock
@@ -29,28 +32,33 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIVITY_BARS",
+    "MISMATCHES_LISTED",
     "OPEN_ORDERS_LISTED",
-    "REPORT_SCHEMA",
     "SCHEMA_IDS",
+    "ActivityBucket",
     "HealthSnapshot",
     "HealthStatus",
+    "MetricFamily",
+    "MetricSample",
     "MetricsSnapshot",
+    "MismatchDoc",
+    "MismatchLog",
     "PreflightCheck",
+    "RailTripDoc",
     "StatusSnapshot",
     "StepActivity",
     "build_health",
     "build_metrics",
-    "build_report",
     "build_status",
-    "with_audit",
 ]
 
 HEALTH_SCHEMA: Final = "peak-dryrun/health/v1"
 STATUS_SCHEMA: Final = "peak-dryrun/status/v1"
 METRICS_SCHEMA: Final = "peak-dryrun/metrics/v1"
-REPORT_SCHEMA: Final = "peak-dryrun/report/v1"
 #: How many open orders the status snapshot lists (the count is always exact).
 OPEN_ORDERS_LISTED: Final = 20
+#: How many mismatches the status snapshot lists with where they came from (the counts are always exact).
+MISMATCHES_LISTED: Final = 20
 #: At most this many ranges of steps per run; longer runs are bucketed.
 ACTIVITY_BARS: Final = 120
 
@@ -116,6 +124,19 @@ class OrderSummary(BaseModel):
     filled_qty: Money
 
 
+class MismatchDoc(BaseModel):
+    """One reconcile mismatch and where it came from: the step, the order and the kind."""
+
+    model_config = _DOC
+
+    step: int = Field(description="the run clock's step when the mismatch was found")
+    order_id: str = Field(
+        description="the order it concerns (a broker's id for a fill of an order the run does not track)"
+    )
+    kind: MismatchKind
+    detail: str
+
+
 class ReconcileSummary(BaseModel):
     model_config = _DOC
 
@@ -124,6 +145,10 @@ class ReconcileSummary(BaseModel):
     mismatches_total: int
     mismatches: dict[str, int]
     last_ok_ts: float | None
+    first_mismatches: list[MismatchDoc] = Field(
+        default_factory=list,
+        description=f"the first {MISMATCHES_LISTED} mismatches in the order they were found (the counts are exact)",
+    )
 
 
 class RailTripDoc(BaseModel):
@@ -194,7 +219,7 @@ class MetricsSnapshot(_Document):
         """
         __tracebackhide__ = True  # pytest shows the user's line, not ours
         family = self._family(name)
-        key = series_key(name, family.labels, labels, LABEL_VALUES)
+        key = lookup_key(name, family.labels, labels, LABEL_VALUES)
         for sample in family.samples:
             if tuple(sample.labels.get(label) for label in family.labels) == key:
                 return sample.value
@@ -259,6 +284,27 @@ class StepActivity:
         ]
 
 
+class MismatchLog:
+    """A stream tap keeping the first :data:`MISMATCHES_LISTED` reconcile mismatches with their step.
+
+    The event says what and which order; the step is the run clock's when it was emitted, so
+    a report can say where each mismatch came from without reading ``events.jsonl`` back.
+    Bounded: a run with thousands of mismatches keeps twenty (its counters stay exact).
+    """
+
+    __slots__ = ("_clock", "found")
+
+    def __init__(self, clock: SimClock) -> None:
+        self._clock = clock
+        self.found: list[MismatchDoc] = []
+
+    def __call__(self, seq: int, ts_ms: int, event: Event) -> None:
+        if type(event) is ReconcileMismatchEvent and len(self.found) < MISMATCHES_LISTED:
+            self.found.append(
+                MismatchDoc(step=self._clock.step, order_id=event.order_id, kind=event.kind, detail=event.detail)
+            )
+
+
 def event_document(event: EventRecord, run_id: str) -> EventDocument:
     """The pydantic document of one event (as ``status.json``'s ``last_events`` holds it)."""
     return EventDocument.model_validate(to_jsonable(event.as_dict(run_id)))
@@ -321,6 +367,7 @@ def build_status(
     run_id: str,
     last_events: Sequence[EventRecord],
     activity: StepActivity | None = None,
+    mismatches: MismatchLog | None = None,
     preflight: list[PreflightCheck],
 ) -> StatusSnapshot:
     book = orch.book
@@ -328,20 +375,8 @@ def build_status(
     for rec in book.open_orders():
         if len(open_docs) >= OPEN_ORDERS_LISTED:
             break
-        open_docs.append(
-            OrderDocument(
-                order_id=rec.order_id,
-                broker_order_id=rec.broker_order_id,
-                instrument=rec.instrument,
-                side=rec.side,
-                order_type=rec.order_type,
-                qty=rec.qty,
-                limit_price=rec.limit_price,
-                filled_qty=rec.filled_qty,
-                state=rec.state,
-                created_step=rec.created_step,
-            )
-        )
+        # The document's fields are read off the book's record by name (it has more: fill ids, notional).
+        open_docs.append(OrderDocument.model_validate(rec, from_attributes=True))
     rec_ = orch.reconciler
     last_ok = rec_.last_ok_step
     return StatusSnapshot(
@@ -370,6 +405,7 @@ def build_status(
             mismatches_total=rec_.total,
             mismatches={k.value: n for k, n in sorted(rec_.counts.items(), key=lambda kv: kv[0].value)},
             last_ok_ts=None if last_ok is None else (orch.clock.epoch_ms + last_ok * orch.clock.step_ms) / 1000,
+            first_mismatches=[] if mismatches is None else list(mismatches.found),
         ),
         rail_trips=[RailTripDoc(rail=t.rail.value, detail=t.detail, step=t.step) for t in orch.rails.trips],
         last_events=[event_document(e, run_id) for e in last_events],
@@ -386,77 +422,3 @@ def build_metrics(orch: Orchestrator, collector: MetricsCollector, *, run_id: st
             "metrics": collector.families(),
         }
     )
-
-
-def _series_name(name: str, labels: dict[str, str]) -> str:
-    """``name{a="x",b="y"}`` with the labels in the order given: pass the metric's declared order
-    (a document read back from canonical JSON has its label keys sorted instead)."""
-    if not labels:
-        return name
-    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return f"{name}{{{inner}}}"
-
-
-def build_report(health: HealthSnapshot, status: StatusSnapshot, metrics: MetricsSnapshot) -> dict[str, Any]:
-    """The normalized report a golden file holds: behaviour only, no run id, no noise.
-
-    Counters appear as ``name{label="value"}: n`` (non-zero series only) so a changed
-    count is one changed line in a review diff.
-    """
-    counters: dict[str, int | float] = {}
-    for family in metrics.metrics:
-        if family.type != "counter":
-            continue
-        for sample in family.samples:
-            if sample.value:
-                counters[_series_name(family.name, {label: sample.labels[label] for label in family.labels})] = (
-                    sample.value
-                )
-    by_state = {state.value: n for state, n in status.orders.by_state.items() if n}
-    report = {
-        "schema": REPORT_SCHEMA,
-        "scenario": status.scenario,
-        "seed": status.seed,
-        "steps": {"planned": status.session.steps_planned, "run": status.session.steps_run},
-        "final_state": status.session.state.value,
-        "health": {"status": health.status.value, "reasons": list(health.reasons)},
-        "orders": {
-            "placed": status.orders.placed,
-            "open": status.orders.open,
-            "by_state": by_state,
-            "filled_qty": status.orders.filled_qty,
-        },
-        "positions": dict(status.positions),
-        "cash": status.cash,
-        "reconcile": {
-            "passes": status.reconcile.passes,
-            "clean_passes": status.reconcile.clean_passes,
-            "mismatches": dict(status.reconcile.mismatches),
-        },
-        "rail_trips": [{"rail": t.rail, "step": t.step} for t in status.rail_trips],
-        "counters": counters,
-    }
-    data: dict[str, Any] = to_jsonable(report)
-    return data
-
-
-def with_audit(report: dict[str, Any], *, events: int, head_sha256: str, modified_by_hook: bool) -> dict[str, Any]:
-    """``report`` with the run's audit summary, set after any ``pytest_dryrun_modify_report`` hook.
-
-    ``audit.head_sha256`` is the head of the run's audit chain in its unkeyed form (the same
-    with or without ``PEAK_DRYRUN_AUDIT_KEY``), so a golden file pins every event of the run:
-    a history rewritten with the package's own writer has another head and fails the
-    committed golden. It is set after the hook so a hook cannot drop that evidence.
-    ``modified_by_hook`` is present (and true) only when a hook changed the report: then
-    ``peak-dryrun validate`` cannot rebuild the report from the run's documents and says so.
-    The writer and ``validate`` both go through this function, so they cannot disagree.
-    """
-    out = {key: value for key, value in report.items() if key not in _AUDIT_KEYS}
-    out["audit"] = {"events": events, "head_sha256": head_sha256}
-    if modified_by_hook:
-        out["modified_by_hook"] = True
-    return out
-
-
-#: Report keys the plugin sets after the hook (a hook's own values under these names are replaced).
-_AUDIT_KEYS: Final = frozenset({"audit", "modified_by_hook"})

@@ -19,6 +19,7 @@ import pytest
 if TYPE_CHECKING:
     from ..core.dryrun import DryRunResult
     from ..core.snapshot_dir import SnapshotDirPlan
+    from ..report.rows import SessionRow
 
 __all__ = ["RUNS_KEY", "SESSION_KEY", "WORKER_OUTPUT_KEY", "DryRunSession"]
 
@@ -31,6 +32,8 @@ class DryRunSession:
     out_dir: Path | None
     seed: int | None
     max_steps: int
+    #: ini ``dryrun_metrics_prefix``: namespaces the metric names of ``dryrun_metrics.prom``
+    metrics_prefix: str | None = None
     summaries: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     run_counts: dict[str, int] = field(default_factory=dict)
@@ -39,6 +42,8 @@ class DryRunSession:
     #: What an earlier session left in ``out_dir`` (controller or serial session only).
     dir_plan: SnapshotDirPlan | None = None
     cleaned: str = ""
+    #: The session as written (controller or serial session with ``--dryrun-snapshot``): the terminal table's rows.
+    session: SessionRow | None = None
 
     @property
     def is_worker(self) -> bool:
@@ -62,8 +67,24 @@ class DryRunSession:
         return base if count == 1 else f"{base}-{count}"
 
     def record(self, nodeid: str, result: DryRunResult) -> dict[str, Any]:
-        summary = result.summary()
-        summary["nodeid"] = nodeid
+        """The run's compact summary (its row's numbers), kept for the session and pytest-json-report."""
+        from ..report.rows import RunRow
+
+        row = RunRow.of(result.health, result.status, result.metrics)
+        summary: dict[str, Any] = {
+            "run_id": row.run_id,
+            "nodeid": nodeid,
+            "scenario": row.scenario,
+            "state": row.state.value,
+            "health": row.health.status.value,
+            "placed": row.orders.placed,
+            "filled": row.orders.filled,
+            "canceled": row.orders.canceled,
+            "rejected": row.orders.rejected,
+            "mismatches": row.mismatches.total,
+            "rail_trips": len(row.rail_trips),
+            "faults_skipped": row.faults_skipped,
+        }
         if self.out_dir is not None and result.run_dir is not None:
             summary["files"] = sorted(str(path.relative_to(self.out_dir)) for path in result.files.values())
         self.summaries.append(summary)
@@ -115,7 +136,7 @@ class DryRunSession:
         """Write the session files (controller or serial session only)."""
         if self.out_dir is None or self.is_worker:
             return
-        from ..core.writer import write_session
+        from ..report.session import write_session
         from .secrets import registry_problem, session_redactor
 
         redactor = session_redactor(self.config)
@@ -125,43 +146,27 @@ class DryRunSession:
         self.problems = [redactor.redact_text(problem) for problem in self.problems]
         self.summaries.sort(key=lambda s: s["run_id"])
         run_ids = [s["run_id"] for s in self.summaries]
-        write_session(self.out_dir, run_ids, problems=self.problems, redactor=redactor)
+        self.session = write_session(
+            self.out_dir, run_ids, problems=self.problems, redactor=redactor, metrics_prefix=self.metrics_prefix
+        )
         self.written = sorted(p for p in self.out_dir.rglob("*") if p.is_file())
         self.config.hook.pytest_dryrun_snapshots_written(config=self.config, out_dir=self.out_dir, files=self.written)
 
     def terminal_lines(self) -> list[str]:
+        """The end of the session: the runs table (failed and degraded first), problems, where mismatches came from."""
         if self.is_worker:
             return []
         skipped = self.skipped_fault_lines()
         if self.out_dir is None:
             return skipped  # never silent, with or without --dryrun-snapshot
-        header = ("run", "final state", "placed", "filled", "canceled", "rejected", "mismatches", "rail trips")
-        rows = [
-            (
-                s["run_id"],
-                s["state"],
-                str(s["placed"]),
-                str(s["filled"]),
-                str(s["canceled"]),
-                str(s["rejected"]),
-                str(s["mismatches"]),
-                str(s["rail_trips"]),
-            )
-            for s in self.summaries
-        ]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+        from ..report.text import mismatch_lines, terminal_table
+
+        # No session when its files could not be written (that error is reported above).
         lines = [self.cleaned] if self.cleaned else []
-        for row in (header, *rows):
-            cells = [row[0].ljust(widths[0])] + [
-                cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-            ]
-            cells[1] = row[1].ljust(widths[1])
-            lines.append("  ".join(cells).rstrip())
-        if not rows:
-            lines.append("(no dry runs in this session)")
-        for problem in self.problems:
-            lines.append(f"PROBLEM: {problem}")
-        lines.extend(skipped)
+        lines += terminal_table(self.session) if self.session is not None else []
+        lines += [f"PROBLEM: {problem}" for problem in self.problems]
+        lines += skipped
+        lines += mismatch_lines(self.session) if self.session is not None else []
         lines.append(f"report: {self.out_dir / 'dryrun_status_snapshot.md'}")
         return lines
 

@@ -12,7 +12,7 @@ import pytest
 from pytest_peak_dryrun.cli import main
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.scenario import BUILTIN_SCENARIOS, builtin_scenario
-from pytest_peak_dryrun.core.writer import write_session
+from pytest_peak_dryrun.report.session import write_session
 
 ALL = tuple(BUILTIN_SCENARIOS)  # failure_matrix, happy_path, partial_fills, tripwire
 HEALTHY = tuple(name for name in ALL if name != "tripwire")

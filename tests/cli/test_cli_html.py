@@ -9,15 +9,18 @@ import shutil
 import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from pytest_peak_dryrun.core.canonical import dumps_line
-from pytest_peak_dryrun.core.html import render_html
+from pytest_peak_dryrun.core.dryrun import make_run_id, run_scenario
 from pytest_peak_dryrun.core.orders import LEGAL_TRANSITIONS
-from pytest_peak_dryrun.core.writer import INDEX_FILE, SESSION_FILES, read_run_documents, render_session_files
+from pytest_peak_dryrun.core.scenario import builtin_scenario
+from pytest_peak_dryrun.core.writer import INDEX_FILE, SESSION_FILES
+from pytest_peak_dryrun.report.html import render_html
+from pytest_peak_dryrun.report.session import read_session, render_session_files, write_session
 
 HTML = "dryrun_status_snapshot.html"
 MakeSnapshot = Callable[..., Path]
@@ -84,32 +87,65 @@ def test_deterministic(snapshot_all: Path, tmp_path: Path, make_snapshot: MakeSn
     other = make_snapshot(tmp_path / "elsewhere", ["tripwire", "happy_path", "partial_fills", "failure_matrix"])
     assert _html(other) == _html(snapshot_all)
     ids = ["failure_matrix", "happy_path", "partial_fills", "tripwire"]
-    _, _, texts = render_session_files(snapshot_all, ids)
-    assert texts[HTML] == _html(snapshot_all)
+    assert render_session_files(snapshot_all, ids).texts[HTML] == _html(snapshot_all)
 
 
-def test_escapes_text(snapshot_all: Path) -> None:
-    runs = {"x": read_run_documents(snapshot_all, "tripwire")}
-    runs["x"]["health"] = {**runs["x"]["health"], "reasons": ["<script>alert(1)</script> & more"]}
-    summary = {"runs": 1, "status": "failed", "by_status": {"failed": 1}, "by_state": {"STOPPED": 1}, "complete": False}
-    page = render_html(summary, runs, problems=["worker <gw1> crashed"])
-    assert "<script>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
+def test_every_text_is_escaped(snapshot_all: Path) -> None:
+    """Text from the documents reaches the page only through the escaping helper, wherever it lands."""
+    session, _ = read_session(snapshot_all, ["failure_matrix", "tripwire"], problems=["worker <gw1> crashed"])
+    hostile = {f"<b>{n}</b>&": n for n in range(10)}
+    evil = list(hostile)
+    trip, fm = session.runs
+    trip = trip.model_copy(
+        update={
+            "scenario": evil[0],
+            "health": trip.health.model_copy(update={"reasons": [evil[1]]}),
+            "rail_trips": [trip.rail_trips[0].model_copy(update={"detail": evil[2], "rail": evil[3]})],
+            "detail": trip.detail.model_copy(update={"positions": {evil[4]: "1"}}),
+        }
+    )
+    first = fm.mismatches.first[0].model_copy(update={"order_id": evil[5], "detail": evil[6]})
+    fm = fm.model_copy(update={"mismatches": fm.mismatches.model_copy(update={"first": [first]})})
+    page = render_html(session.model_copy(update={"runs": [trip, fm]}))
+    assert "<b>" not in page
+    for text in evil[:7]:
+        assert text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in page, text
     assert "worker &lt;gw1&gt; crashed" in page
     assert "incomplete session" in page
-    assert "No per-step activity available" in page  # no activity passed
 
 
-def _event(seq: int, ts_ms: int, kind: str) -> str:
-    return dumps_line({"kind": kind, "payload": {}, "run_id": "r", "seq": seq, "ts": ts_ms / 1000})
+def test_runs_are_listed_failed_first_with_mismatch_origins(snapshot_all: Path) -> None:
+    page = _html(snapshot_all)
+    table = page[page.index('<table class="runs">') : page.index("</table>")]
+    assert [m.group(1) for m in re.finditer(r'<a href="#run-(\d+)"><code>([^<]*)', table)] == ["0", "1", "2", "3"]
+    assert re.findall(r"<code>([a-z_]+)</code></a>", table.replace("<wbr>", "")) == [
+        "tripwire",
+        "failure_matrix",
+        "happy_path",
+        "partial_fills",
+    ]
+    sections = re.findall(r'<section class="([a-z ]+)" id="run-\d+"><h2><code>([a-z_]+)</code>', page.replace("\n", ""))
+    assert sections == [
+        ("run attention", "tripwire"),
+        ("run degraded", "failure_matrix"),
+        ("run", "happy_path"),
+        ("run", "partial_fills"),
+    ]
+    fm = page[page.index("<code>failure_matrix</code></h2>") :]
+    fm = fm[: fm.index("</section>")]
+    assert "<h3>Mismatches (where each came from)</h3>" in fm
+    assert (
+        '<tr><td class="num">12</td><td><code>cancel_race</code></td><td><code>O-000005</code></td>'
+        "<td>fill MB-00000005-F1 arrived after the cancel request</td></tr>"
+    ) in fm
 
 
-def test_core_modules_load_no_test_or_http_modules() -> None:
+def test_report_modules_load_no_test_or_http_modules() -> None:
     # (socket itself is excluded here: pydantic's plugin lookup loads importlib.metadata,
     # which imports email.utils and with it the socket module; nothing of ours calls it.)
     code = (
         "import sys\n"
-        "import pytest_peak_dryrun.core.html, pytest_peak_dryrun.core.writer, pytest_peak_dryrun.core.schemas\n"
+        "import pytest_peak_dryrun.report.html, pytest_peak_dryrun.report.session, pytest_peak_dryrun.core.schemas\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('pytest', '_pytest', 'syrupy', 'http', 'urllib3', 'requests'))\n"
         "print('BAD', bad)\n"
@@ -119,23 +155,22 @@ def test_core_modules_load_no_test_or_http_modules() -> None:
     assert proc.stdout.strip() == "BAD []", proc.stdout + proc.stderr
 
 
-def _chromium() -> str | None:
-    if Path("/usr/bin/chromium").exists():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def test_renders_in_headless_chromium(snapshot_all: Path, tmp_path: Path) -> None:
-    chromium = _chromium()
-    if chromium is None:
+def _chromium() -> str:
+    found = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    found = found or shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
         pytest.skip("chromium is not installed (/usr/bin/chromium or chromium on PATH); apt-get install chromium")
-    page = tmp_path / "report.html"
-    shutil.copyfile(snapshot_all / HTML, page)  # render a copy: chromium never touches the snapshot dir
-    shot = tmp_path / "shot.png"
-    env = {**os.environ, "HOME": str(tmp_path)}
+    return found
+
+
+def _screenshot(html: str, tmp_path: Path, name: str, *, width: int, height: int = 900) -> bytes:
+    """A PNG of ``html`` in headless chromium (a copy under ``tmp_path``: the snapshot dir is never touched)."""
+    page = tmp_path / f"{name}.html"
+    page.write_text(html, encoding="utf-8")
+    shot = tmp_path / f"{name}.png"
     proc = subprocess.run(
         [
-            chromium,
+            _chromium(),
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -144,20 +179,108 @@ def test_renders_in_headless_chromium(snapshot_all: Path, tmp_path: Path) -> Non
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
+            "--hide-scrollbars",
+            f"--user-data-dir={tmp_path / f'profile-{name}'}",
             f"--screenshot={shot}",
-            "--window-size=1200,900",
+            f"--window-size={width},{height}",
             f"file://{page}",
         ],
         capture_output=True,
         text=True,
         timeout=180,
-        env=env,
+        env={**os.environ, "HOME": str(tmp_path)},
         cwd=tmp_path,
     )
     assert shot.exists(), f"no screenshot (exit {proc.returncode}): {proc.stderr[-2000:]}"
-    data = shot.read_bytes()
+    return shot.read_bytes()
+
+
+def _png_rgb(data: bytes) -> tuple[int, int, list[bytes]]:
+    """``(width, height, rows of RGB bytes)`` of an 8-bit RGB or RGBA, non-interlaced PNG."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert (depth, interlace) == (8, 0), (depth, interlace)
+    assert color in (2, 6), color  # RGB or RGBA
+    bpp = 3 if color == 2 else 4
+    raw, stride, rows, prev = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        rows.append(bytes(line) if bpp == 3 else bytes(v for x in range(width) for v in line[x * 4 : x * 4 + 3]))
+        prev = line
+    return width, height, rows
+
+
+def _columns_of(rows: list[bytes], rgb: tuple[int, int, int]) -> set[int]:
+    """The x of every pixel of exactly this colour."""
+    needle = bytes(rgb)
+    return {x for row in rows for x in range(len(row) // 3) if row[3 * x : 3 * x + 3] == needle}
+
+
+def test_renders_in_headless_chromium(snapshot_all: Path, tmp_path: Path) -> None:
+    data = _screenshot(_html(snapshot_all), tmp_path, "report", width=1200)
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1200, 900)
     assert len(data) > 20_000, "a blank page compresses to a few kilobytes"
+
+
+#: Paints the runs table's first and last header cells in colours the page never uses.
+_MARK = (
+    "<style>table.runs th:first-child{background:#00ffff!important;color:#00ffff!important}"
+    "table.runs th:last-child{background:#ff00ff!important;color:#ff00ff!important}</style></head>"
+)
+
+
+def test_the_runs_table_fits_a_1280px_window(tmp_path: Path, make_snapshot: MakeSnapshot) -> None:
+    """At 1280 px the whole runs table is on screen: its last column is painted, not scrolled away.
+
+    The runs have the long ids real suites give them (a slug of the node id plus a hash);
+    they wrap at ``-``, ``_`` and ``.``. The control renders the same table forced wider than
+    the window: then the last column is off screen and the check sees it.
+    """
+    out = tmp_path / "snap"
+    nodeids = [
+        "examples/test_failures.py::test_the_same_duplicate_trips_the_rail_when_not_tolerated[tripwire]",
+        "examples/test_failures.py::test_rate_limit_is_retried_and_duplicate_fill_ignored[failure_matrix]",
+        "examples/test_house_adapter.py::test_partial_fills_through_the_house_broker_with_a_long_name[happy_path]",
+    ]
+    for nodeid in nodeids:
+        name = nodeid.rsplit("[", 1)[1].rstrip("]")
+        run_scenario(builtin_scenario(name), run_id=make_run_id(nodeid), out_dir=out)
+    write_session(out, [make_run_id(n) for n in nodeids], audit_key=None)
+    page = _html(out)
+    assert max(len(make_run_id(n)) for n in nodeids) > 100
+
+    width, _, rows = _png_rgb(_screenshot(page.replace("</head>", _MARK, 1), tmp_path, "fits", width=1280))
+    assert width == 1280
+    first, last = _columns_of(rows, (0, 255, 255)), _columns_of(rows, (255, 0, 255))
+    assert first, "the runs table's first column is not on screen"
+    assert last, "the runs table's last column (retries) is not on screen at 1280 px"
+    assert max(last) < 1280 - 16, "the last column touches the window's edge"
+    assert min(first) < min(last)
+
+    wide = page.replace("</head>", "<style>table.runs{min-width:1600px}</style>" + _MARK, 1)
+    _, _, rows = _png_rgb(_screenshot(wide, tmp_path, "control", width=1280))
+    assert _columns_of(rows, (0, 255, 255)), "the control page did not render"
+    assert not _columns_of(rows, (255, 0, 255)), "the check cannot see a table wider than the window"

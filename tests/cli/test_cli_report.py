@@ -15,7 +15,7 @@ from pytest_peak_dryrun.core.canonical import dumps
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.orchestrator import DryRunConfig
 from pytest_peak_dryrun.core.scenario import builtin_scenario
-from pytest_peak_dryrun.core.writer import write_session
+from pytest_peak_dryrun.report.session import write_session
 
 Tree = Callable[[Path], dict[str, tuple[int, int, str]]]
 Cli = Callable[..., tuple[int, str, str]]
@@ -49,15 +49,23 @@ def test_text_report_with_tripwire_exits_1(cli: Cli, snapshot_all: Path) -> None
         "  retries:     0",
     ]
     fm = lines[lines.index("failure_matrix  [degraded]") :]
-    assert "  mismatches:  3 (cancel_race 1, duplicate_fill 1, fill_qty_mismatch 1)" in fm[:10]
-    assert "  retries:     3 (place/rate_limit 1, place/timeout 1, query/transient_unavailable 1)" in fm[:10]
+    assert fm[5:13] == [
+        "  orders:      placed 6, filled 6, canceled 0, rejected 0, expired 0, open 0",
+        "  mismatches:  3 (cancel_race 1, duplicate_fill 1, fill_qty_mismatch 1)",
+        "               - step 9: duplicate_fill, order O-000004: fill MB-00000004-F1 delivered twice",
+        "               - step 12: cancel_race, order O-000005: fill MB-00000005-F1 arrived after the cancel request",
+        "               - step 16: fill_qty_mismatch, order O-000006: broker filled 2.50, local 0",
+        "  rail trips:  0",
+        "  retries:     3 (place/rate_limit 1, place/timeout 1, query/transient_unavailable 1)",
+        "",
+    ]
     assert "  orders:      placed 3, filled 2, canceled 1, rejected 0, expired 0, open 0" in lines
 
 
-def test_text_report_lists_runs_sorted(cli: Cli, snapshot_all: Path) -> None:
+def test_text_report_lists_failed_then_degraded_then_ok_runs(cli: Cli, snapshot_all: Path) -> None:
     _, out, _ = cli("report", snapshot_all)
     headers = [line.split()[0] for line in out.splitlines() if line and not line.startswith((" ", "Dry", "Ses", "Ver"))]
-    assert headers == ["failure_matrix", "happy_path", "partial_fills", "tripwire"]
+    assert headers == ["tripwire", "failure_matrix", "happy_path", "partial_fills"]
 
 
 def test_degraded_runs_exit_0_but_are_shown(cli: Cli, snapshot_healthy: Path) -> None:
@@ -74,14 +82,22 @@ def test_markdown_report(cli: Cli, snapshot_all: Path, snapshot_healthy: Path) -
     lines = out.splitlines()
     assert lines[0] == "# Dry-run operator report"
     assert "**Verdict: ATTENTION: 1 run(s) failed or need the operator: tripwire** (exit 1)" in lines
-    assert (
-        "| run | state | health | placed | filled | canceled | rejected | expired | open | mismatches | rail trips "
-        "| retries |" in lines
+    table = lines.index(
+        "| run | scenario | final state | health | placed | filled | canceled | rejected | expired | open "
+        "| mismatches | rail trips | retries |"
     )
-    assert "| `tripwire` | ERROR_REQUIRES_OPERATOR | ❌ failed | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 1 | 0 |" in lines
-    assert "| `failure_matrix` | STOPPED | ⚠️ degraded | 6 | 6 | 0 | 0 | 0 | 0 | 3 | 0 | 3 |" in lines
+    assert lines[table + 2 : table + 6] == [  # failed first, then degraded, then ok
+        "| `tripwire` | tripwire | ERROR_REQUIRES_OPERATOR | ❌ failed | 1 | 1 | 0 | 0 | 0 | 0 | 0 | 1 | 0 |",
+        "| `failure_matrix` | failure_matrix | STOPPED | ⚠️ degraded | 6 | 6 | 0 | 0 | 0 | 0 | 3 | 0 | 3 |",
+        "| `happy_path` | happy_path | STOPPED | ✅ ok | 5 | 5 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |",
+        "| `partial_fills` | partial_fills | STOPPED | ✅ ok | 3 | 2 | 1 | 0 | 0 | 0 | 0 | 0 | 0 |",
+    ]
     assert "## `tripwire` — needs attention" in lines
-    assert "  - step 3: `max_order_qty`: quantity 500 above limit 50" in lines
+    assert "- step 3: `max_order_qty`: quantity 500 above limit 50" in lines
+    assert "- step 12: `cancel_race`, order `O-000005`: fill MB-00000005-F1 arrived after the cancel request" in lines
+    # The same body as the session's Markdown report, after the operator's verdict.
+    session_md = (snapshot_all / "dryrun_status_snapshot.md").read_text(encoding="utf-8")
+    assert out.endswith(session_md[session_md.index("| run |") :])
     rc, out, _ = cli("report", snapshot_healthy, "--format", "markdown")
     assert rc == 0
     assert "**Verdict: OK: no run failed or needs the operator (1 degraded run(s): failure_matrix)** (exit 0)" in out
@@ -104,7 +120,7 @@ def test_json_report_is_canonical(cli: Cli, snapshot_all: Path, snapshot_healthy
         "status": "failed",
     }
     runs = {run["run_id"]: run for run in data["runs"]}
-    assert [run["run_id"] for run in data["runs"]] == sorted(runs)
+    assert [run["run_id"] for run in data["runs"]] == ["tripwire", "failure_matrix", "happy_path", "partial_fills"]
     trip = runs["tripwire"]
     assert trip["state"] == "ERROR_REQUIRES_OPERATOR"
     assert trip["needs_operator"] is True
@@ -115,8 +131,38 @@ def test_json_report_is_canonical(cli: Cli, snapshot_all: Path, snapshot_healthy
     fm = runs["failure_matrix"]
     assert fm["mismatches"] == {
         "by_kind": {"cancel_race": 1, "duplicate_fill": 1, "fill_qty_mismatch": 1},
+        "first": [
+            {
+                "detail": "fill MB-00000004-F1 delivered twice",
+                "kind": "duplicate_fill",
+                "order_id": "O-000004",
+                "step": 9,
+            },
+            {
+                "detail": "fill MB-00000005-F1 arrived after the cancel request",
+                "kind": "cancel_race",
+                "order_id": "O-000005",
+                "step": 12,
+            },
+            {"detail": "broker filled 2.50, local 0", "kind": "fill_qty_mismatch", "order_id": "O-000006", "step": 16},
+        ],
         "total": 3,
     }
+    assert sorted(fm) == [
+        "attention",
+        "faults_skipped",
+        "health",
+        "mismatches",
+        "needs_operator",
+        "orders",
+        "rail_trips",
+        "retries",
+        "run_id",
+        "scenario",
+        "seed",
+        "state",
+        "steps",
+    ]
     assert fm["retries"] == {
         "by_op": {"place": {"rate_limit": 1, "timeout": 1}, "query": {"transient_unavailable": 1}},
         "total": 3,

@@ -195,6 +195,19 @@ def test_edited_run_status_breaks_conservation(cli: Cli, snapshot_copy: Path) ->
     assert f"{snapshot_copy}/{rel}: order conservation: open is 2 but 0 order(s) are in open states" in lines
 
 
+def test_edited_mismatch_origin_is_caught(cli: Cli, snapshot_copy: Path) -> None:
+    """The listed mismatches must be the run's first reconcile_mismatch events, in order."""
+    rel = "runs/failure_matrix/status.json"
+    listed = json.loads((snapshot_copy / rel).read_text())["reconcile"]["first_mismatches"]
+    assert [m["order_id"] for m in listed] == ["O-000004", "O-000005", "O-000006"]
+    _edit_json(snapshot_copy / rel, lambda doc: doc["reconcile"]["first_mismatches"][1].__setitem__("order_id", "O-1"))
+    _reseal(snapshot_copy, rel)
+    rc, out, _ = cli("validate", snapshot_copy)
+    assert rc == 1
+    assert f"{snapshot_copy}/{rel}: reconcile first_mismatches lists 3 mismatch(es) that are not the first 3 " in out
+    assert "reconcile_mismatch event(s) of events.jsonl, in order" in out
+
+
 def test_schema_violation(cli: Cli, snapshot_copy: Path) -> None:
     rel = "runs/happy_path/health.json"
     _edit_json(snapshot_copy / rel, lambda doc: doc.__setitem__("status", "fine"))

@@ -26,7 +26,7 @@ from pytest_peak_dryrun.cli import main
 from pytest_peak_dryrun.core.canonical import dumps
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.scenario import builtin_scenario
-from pytest_peak_dryrun.core.writer import write_session
+from pytest_peak_dryrun.report.session import write_session
 
 Cli = Callable[..., tuple[int, str, str]]
 MAX_LINE_BYTES = 8 << 20  # console.validate.MAX_LINE_BYTES (checked in the test that needs it)

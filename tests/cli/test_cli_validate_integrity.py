@@ -17,7 +17,7 @@ from pytest_peak_dryrun.core.audit_chain import GENESIS_HASH
 from pytest_peak_dryrun.core.canonical import dumps, dumps_line
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.scenario import BUILTIN_SCENARIOS, builtin_scenario
-from pytest_peak_dryrun.core.writer import write_session
+from pytest_peak_dryrun.report.session import write_session
 
 Cli = Callable[..., tuple[int, str, str]]
 GOLDEN = Path(__file__).parents[1] / "golden" / "__dryrun_snapshots__" / "test_builtin_scenarios"

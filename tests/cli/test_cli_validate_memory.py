@@ -13,7 +13,7 @@ from pytest_peak_dryrun.console.validate import validate_dir
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.orchestrator import DryRunConfig
 from pytest_peak_dryrun.core.scenario import Scenario
-from pytest_peak_dryrun.core.writer import write_session
+from pytest_peak_dryrun.report.session import write_session
 
 
 def _snapshot(out: Path, steps: int) -> int:

@@ -65,19 +65,8 @@ def test_result_of_a_happy_run() -> None:
     assert result.scenario.name == "happy_path"
     assert result.health.status.value == "ok"
     assert result.health.reasons == []
-    assert result.summary() == {
-        "run_id": "happy_path",
-        "scenario": "happy_path",
-        "state": "STOPPED",
-        "health": "ok",
-        "placed": 5,
-        "filled": 5,
-        "canceled": 0,
-        "rejected": 0,
-        "mismatches": 0,
-        "rail_trips": 0,
-        "faults_skipped": {},
-    }
+    assert result.status.orders.placed == 5
+    assert result.status.reconcile.first_mismatches == []
     assert result.files == {}
     assert result.run_dir is None
     assert repr(result) == "DryRunResult(run_id='happy_path', state=STOPPED, health=ok)"

@@ -505,4 +505,4 @@ def test_an_adapter_without_race_cancel_names_the_fault_it_could_not_apply() -> 
     assert (
         "1 scheduled fault(s) were not applied: cancel_race 1 (see the fault_skipped events)" in adapted.health.reasons
     )
-    assert adapted.summary()["faults_skipped"] == {"cancel_race": 1}
+    assert adapted.collector.by_label("faults_skipped_total", "fault") == {"cancel_race": 1}

@@ -87,10 +87,10 @@ def test_a_snapshot_read_back_from_its_file_answers_the_same(happy: tuple[Metric
 
 def test_a_label_without_a_fixed_set_takes_any_value() -> None:
     """Policy labels (``instrument``, ``run``) have values known only per run: not checked."""
-    from pytest_peak_dryrun.core.metrics import LABEL_VALUES, series_key
+    from pytest_peak_dryrun.core.metrics import LABEL_VALUES, lookup_key
 
     assert "instrument" not in LABEL_VALUES
-    assert series_key("m", ("instrument", "outcome"), {"outcome": "ok", "instrument": "ANY"}, LABEL_VALUES) == (
+    assert lookup_key("m", ("instrument", "outcome"), {"outcome": "ok", "instrument": "ANY"}, LABEL_VALUES) == (
         "ANY",
         "ok",
     )

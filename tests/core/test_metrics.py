@@ -1,14 +1,11 @@
-"""Metrics: the runbook's ten metrics, the label policy and the Prometheus exposition."""
+"""Metrics: the runbook's ten metrics and the label policy (the exposition: tests/report/test_prometheus.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY, Counter, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
-from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.events import EventRecord, event_type
 from pytest_peak_dryrun.core.metrics import (
     LABEL_VALUES,
@@ -16,9 +13,7 @@ from pytest_peak_dryrun.core.metrics import (
     LabelPolicyError,
     MetricsCollector,
     MetricSpec,
-    render_prometheus,
 )
-from pytest_peak_dryrun.core.scenario import BUILTIN_SCENARIOS, builtin_scenario
 
 
 def event(kind: str, payload: dict[str, Any], seq: int = 1, ts_ms: int = 5_000) -> EventRecord:
@@ -201,73 +196,3 @@ def test_families_are_sorted_and_counters_are_integers() -> None:
     ]
     assert isinstance(families["orders_place_total"]["samples"][0]["value"], int)
     assert families["last_audit_event_ts"]["samples"] == [{"labels": {}, "value": 12.5}]
-
-
-def _parsed(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
-
-def _expected(collector: MetricsCollector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {
-        (f["name"], tuple(sorted(s["labels"].items()))): float(s["value"])
-        for f in collector.families()
-        for s in f["samples"]
-    }
-
-
-@pytest.mark.parametrize("name", BUILTIN_SCENARIOS)
-def test_prometheus_text_parses_back_to_the_same_numbers(name: str) -> None:
-    result = run_scenario(builtin_scenario(name))
-    text = result.collector.render_prometheus()
-    parsed = _parsed(text)
-    assert parsed == _expected(result.collector)
-    assert parsed[("last_audit_event_ts", ())] == result.events[-1].ts
-    assert "_created" not in text
-    for family in text_string_to_metric_families(text):
-        assert not family.name.endswith("_created")
-
-
-def test_prometheus_gauges_keep_millisecond_precision() -> None:
-    collector = MetricsCollector()
-    collector.set("last_audit_event_ts", 1_768_694_402.125)
-    parsed = _parsed(collector.render_prometheus())
-    assert parsed[("last_audit_event_ts", ())] == 1_768_694_402.125
-
-
-def test_prometheus_types_and_help() -> None:
-    text = MetricsCollector().render_prometheus()
-    assert "# TYPE orders_place_total counter" in text
-    assert "# TYPE orchestrator_state gauge" in text
-    assert "# HELP retry_attempts_total retries of broker operations" in text
-    assert 'orchestrator_state{state="INIT"} 1.0' in text
-    assert text.endswith("\n")
-
-
-def test_rendering_does_not_touch_the_global_registry() -> None:
-    user_counter = Counter("peak_dryrun_test_user_events", "a user's own metric")
-    try:
-        user_counter.inc()
-        before = generate_latest(REGISTRY).decode()
-        render_prometheus(run_scenario(builtin_scenario("happy_path")).collector.families())
-        after = generate_latest(REGISTRY).decode()
-    finally:
-        REGISTRY.unregister(user_counter)
-    # process_* values move with the process itself; the set of series must not
-    assert _series_names(after) == _series_names(before)
-    # a user's own metrics keep their _created series (no process-wide switch was flipped)
-    assert "peak_dryrun_test_user_events_created" in after
-    assert "orders_place_total" not in after
-    assert "orchestrator_state" not in after
-
-
-def _series_names(text: str) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
-    return sorted(_parsed(text))
-
-
-def test_rendering_is_deterministic() -> None:
-    families = run_scenario(builtin_scenario("failure_matrix")).collector.families()
-    assert render_prometheus(families) == render_prometheus(families)

@@ -27,10 +27,11 @@ from pytest_peak_dryrun.core.clock import SimClock
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.errors import BrokerError, RetryableBrokerError, UnknownOrderError
 from pytest_peak_dryrun.core.faults import FAULT_OPS, FaultInjector, FaultKind
-from pytest_peak_dryrun.core.metrics import render_prometheus
 from pytest_peak_dryrun.core.model import OrderRequest
 from pytest_peak_dryrun.core.orders import LEGAL_TRANSITIONS, OPEN_STATES, OrderState
 from pytest_peak_dryrun.core.scenario import Scenario
+from pytest_peak_dryrun.core.snapshots import MetricsSnapshot
+from pytest_peak_dryrun.report.prometheus import render_prometheus
 
 PROPERTY_SETTINGS = settings(
     max_examples=40,
@@ -231,7 +232,7 @@ def test_prometheus_text_parses_back_to_the_snapshot_numbers(
     result = run_scenario(scenario, out_dir=out, keep_events=False)
     assert result.run_dir is not None
     metrics_doc = json.loads((result.run_dir / "metrics.json").read_text(encoding="utf-8"))
-    text = render_prometheus(metrics_doc["metrics"])
+    text = render_prometheus(MetricsSnapshot.model_validate(metrics_doc).metrics)
     parsed = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)

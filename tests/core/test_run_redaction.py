@@ -20,7 +20,7 @@ from pytest_peak_dryrun.core.errors import OrderRejectedError
 from pytest_peak_dryrun.core.model import Fill, Order, OrderRequest
 from pytest_peak_dryrun.core.redact import Redactor
 from pytest_peak_dryrun.core.scenario import Scenario, parse_scenario
-from pytest_peak_dryrun.core.writer import write_session
+from pytest_peak_dryrun.report.session import write_session
 
 SECRET = "TOK-9f8e7d6c5b4a3928"
 MASK = Redactor.MASK

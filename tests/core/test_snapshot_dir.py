@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_peak_dryrun.core.documents import IndexDocument
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.scenario import builtin_scenario
-from pytest_peak_dryrun.core.schemas import IndexDocument
 from pytest_peak_dryrun.core.snapshot_dir import (
     IN_PROGRESS_PROBLEM,
     begin_session,
@@ -17,7 +17,8 @@ from pytest_peak_dryrun.core.snapshot_dir import (
     in_progress_index,
     inspect_snapshot_dir,
 )
-from pytest_peak_dryrun.core.writer import SESSION_FILES, write_session
+from pytest_peak_dryrun.core.writer import SESSION_FILES
+from pytest_peak_dryrun.report.session import write_session
 
 
 def _session(out: Path, names: tuple[str, ...] = ("happy_path", "tripwire"), problems: tuple[str, ...] = ()) -> Path:

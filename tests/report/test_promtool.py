@@ -13,7 +13,8 @@ import pytest
 
 from pytest_peak_dryrun.core.dryrun import run_scenario
 from pytest_peak_dryrun.core.scenario import BUILTIN_SCENARIOS, builtin_scenario
-from pytest_peak_dryrun.core.writer import write_session
+from pytest_peak_dryrun.report.prometheus import render_prometheus
+from pytest_peak_dryrun.report.session import write_session
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian package prometheus)")
@@ -26,7 +27,7 @@ def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("name", BUILTIN_SCENARIOS)
 def test_a_runs_exposition_passes_promtool(name: str) -> None:
-    text = run_scenario(builtin_scenario(name), keep_events=False).collector.render_prometheus()
+    text = render_prometheus(run_scenario(builtin_scenario(name), keep_events=False).metrics.metrics)
     done = promtool_check(text)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout + done.stderr == ""  # no lint warnings either
@@ -36,6 +37,16 @@ def test_the_session_file_passes_promtool(tmp_path: Path) -> None:
     ids = [run_scenario(builtin_scenario(name), out_dir=tmp_path).run_id for name in BUILTIN_SCENARIOS]
     write_session(tmp_path, ids)
     done = promtool_check((tmp_path / "dryrun_metrics.prom").read_text())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout + done.stderr == ""
+
+
+def test_the_session_file_with_a_prefix_passes_promtool(tmp_path: Path) -> None:
+    ids = [run_scenario(builtin_scenario(name), out_dir=tmp_path).run_id for name in BUILTIN_SCENARIOS]
+    write_session(tmp_path, ids, metrics_prefix="peak")
+    text = (tmp_path / "dryrun_metrics.prom").read_text()
+    assert "# TYPE peak_orders_place_total counter" in text
+    done = promtool_check(text)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout + done.stderr == ""
 

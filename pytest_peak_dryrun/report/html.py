@@ -1,43 +1,55 @@
 """``dryrun_status_snapshot.html``: the status report as one self-contained page.
 
-The same inputs as :func:`~pytest_peak_dryrun.core.markdown.render_markdown`, plus the
-per-step activity of each run (counted while it ran: ``status.json``'s ``activity``). The page has inline CSS and
-inline SVG only: no script, no external stylesheet, font or image, and a Content Security
-Policy that forbids loading anything, so it opens the same offline, from a CI artifact or
-an e-mail attachment. Per run it draws the order lifecycle as a state-transition diagram
-(every legal transition, the ones that happened with their counts) and a bar chart of
-events per step. The output is a pure function of its inputs: no wall clock, everything
-sorted, coordinates formatted with a fixed precision.
+The same rows as the Markdown report (:mod:`.markdown`), in the same order (failed and
+needs-the-operator runs first, then degraded, then ok), plus per run the order lifecycle as a
+state-transition diagram (every legal transition, the ones that happened with their counts)
+and a bar chart of events per step (counted while the run happened: ``status.json``'s
+``activity``). The page has inline CSS and inline SVG only: no script, no external
+stylesheet, font or image, and a Content Security Policy that forbids loading anything, so it
+opens the same offline, from a CI artifact or an e-mail attachment. The runs table fits a
+1280 px window: long run ids, scenarios and states wrap at ``-``, ``_`` and ``.``.
+
+Every piece of text from the documents reaches the page through :func:`h` (or
+:func:`breakable`, which calls it): one escaping helper, used everywhere. The output is a
+pure function of its inputs: no wall clock, everything sorted, coordinates formatted with a
+fixed precision.
 """
 
 from __future__ import annotations
 
+import html
 import math
-from collections.abc import Mapping, Sequence
-from html import escape
-from typing import Any, Final
+import re
+from collections.abc import Sequence
+from typing import Final
 
-from .events import ACTIVITY_CATEGORIES
-from .markdown import lifecycle_counts, metric_samples
-from .orders import LEGAL_TRANSITIONS, TERMINAL_STATES, OrderState
-from .snapshots import ACTIVITY_BARS
+from ..core.events import ACTIVITY_CATEGORIES
+from ..core.orders import LEGAL_TRANSITIONS, TERMINAL_STATES, OrderState
+from ..core.snapshots import ActivityBucket
+from .rows import COLUMNS, RunRow, SessionRow
 
-__all__ = ["MAX_BARS", "render_html"]
+__all__ = ["breakable", "h", "render_html"]
 
-# The categories are the event table's (Event.CATEGORY), counted during the run
-# (snapshots.StepActivity); this module only draws them.
-_CATEGORY_NAMES: Final = ACTIVITY_CATEGORIES
-#: At most this many bars per chart; longer runs are bucketed into ranges of steps.
-MAX_BARS: Final = ACTIVITY_BARS
-
-_BADGE: Final = {"ok": "ok", "degraded": "degraded", "failed": "failed"}
+_STATUSES: Final = frozenset({"ok", "degraded", "failed"})
+_BREAK_AFTER: Final = re.compile(r"([-_.])")
 
 
-# -- small helpers ---------------------------------------------------------------------------
+# -- the one escaping helper ------------------------------------------------------------------
 
 
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+def h(value: object) -> str:
+    """``value`` as HTML text: ``&``, ``<``, ``>``, ``"`` and ``'`` escaped (safe in text and attributes)."""
+    return html.escape(str(value), quote=True)
+
+
+def breakable(value: object) -> str:
+    """:func:`h` of ``value`` with a line-break opportunity (``<wbr>``) after each ``-``, ``_`` and ``.``.
+
+    A run id like ``examples-test_failures-test_the_same_duplicate_trips_...`` then wraps in a
+    narrow column instead of widening the table past the window. Escaping first is safe: no
+    entity contains those characters.
+    """
+    return _BREAK_AFTER.sub(r"\1<wbr>", h(value))
 
 
 def _n(value: float) -> str:
@@ -46,28 +58,27 @@ def _n(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _count(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]], *, numeric: Sequence[int] = ()) -> list[str]:
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Sequence[int] = (), css: str = ""
+) -> list[str]:
+    """A table of cells that are already HTML (each built with :func:`h`); ``numeric`` columns align right."""
+    table = f'<table class="{css}">' if css else "<table>"
     out = [
-        '<div class="scroll"><table>',
-        "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr></thead>",
+        f'<div class="scroll">{table}',
+        "<thead><tr>" + "".join(f"<th>{h(name)}</th>" for name in header) + "</tr></thead>",
         "<tbody>",
     ]
+    num = ' class="num"'
     for row in rows:
-        cells = []
-        for i, cell in enumerate(row):
-            cls = ' class="num"' if i in numeric else ""
-            cells.append(f"<td{cls}>{cell}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
+        out.append(
+            "<tr>" + "".join(f"<td{num if i in numeric else ''}>{cell}</td>" for i, cell in enumerate(row)) + "</tr>"
+        )
     out += ["</tbody>", "</table></div>"]
     return out
 
 
 def _badge(status: str) -> str:
-    return f'<span class="badge {_e(_BADGE.get(status, "unknown"))}">{_e(status)}</span>'
+    return f'<span class="badge {status if status in _STATUSES else "unknown"}">{h(status)}</span>'
 
 
 # -- the order lifecycle diagram -------------------------------------------------------------
@@ -124,13 +135,13 @@ def _clip(centre: tuple[float, float], toward: tuple[float, float]) -> tuple[flo
     return cx + dx * scale, cy + dy * scale
 
 
-def _lifecycle_svg(index: int, docs: Mapping[str, Any]) -> str:
-    counts: dict[tuple[str, str], int | float] = {}
-    for labels, value in metric_samples(docs["metrics"], "order_state_transitions_total"):
-        key = (labels["from_state"], labels["to_state"])
-        counts[key] = counts.get(key, 0) + value
+def _lifecycle_svg(index: int, row: RunRow) -> str:
+    counts: dict[tuple[str, str], int] = {}
+    for t in row.detail.transitions:
+        counts[(t.from_state, t.to_state)] = counts.get((t.from_state, t.to_state), 0) + t.count
+    order = list(OrderState)
     edges: list[tuple[OrderState, OrderState]] = [
-        (a, b) for a in OrderState for b in sorted(LEGAL_TRANSITIONS[a], key=lambda s: list(OrderState).index(s))
+        (a, b) for a in OrderState for b in sorted(LEGAL_TRANSITIONS[a], key=order.index)
     ]
     # A transition outside the table (never expected) is still drawn, so nothing is hidden.
     known = {(a.value, b.value) for a, b in edges}
@@ -139,12 +150,11 @@ def _lifecycle_svg(index: int, docs: Mapping[str, Any]) -> str:
             edges.append((_S(a_name), _S(b_name)))
     peak = max((v for v in counts.values() if v), default=1)
     on, off = f"pd-arrow-{index}-on", f"pd-arrow-{index}-off"
-    by_state = docs["status"]["orders"]["by_state"]
-    placed = docs["status"]["orders"]["placed"]
-    title = f"Order lifecycle of run {docs['health']['run_id']}: order states and transition counts"
+    placed = row.orders.placed
+    title = h(f"Order lifecycle of run {row.run_id}: order states and transition counts")
     out = [
-        f'<svg class="lifecycle" viewBox="0 0 {_DIAGRAM_W} {_DIAGRAM_H}" role="img" aria-label="{_e(title)}">',
-        f"<title>{_e(title)}</title>",
+        f'<svg class="lifecycle" viewBox="0 0 {_DIAGRAM_W} {_DIAGRAM_H}" role="img" aria-label="{title}">',
+        f"<title>{title}</title>",
         "<defs>",
         f'<marker id="{on}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="10" markerHeight="10" '
         'markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0 L10,5 L0,10 z" class="arrow-on"/></marker>',
@@ -168,11 +178,11 @@ def _lifecycle_svg(index: int, docs: Mapping[str, Any]) -> str:
             width = 1.5 + 4.5 * (value / peak)
             out.append(
                 f'<path d="{path}" class="edge active" style="stroke-width:{_n(width)}" marker-end="url(#{on})">'
-                f"<title>{_e(a.value)} → {_e(b.value)}: {_count(value)}</title></path>"
+                f"<title>{h(a.value)} → {h(b.value)}: {h(value)}</title></path>"
             )
             lx = 0.25 * start[0] + 0.5 * control[0] + 0.25 * end[0]
             ly = 0.25 * start[1] + 0.5 * control[1] + 0.25 * end[1]
-            edge_labels.append(f'<text x="{_n(lx)}" y="{_n(ly + 4)}" class="edge-label">{_count(value)}</text>')
+            edge_labels.append(f'<text x="{_n(lx)}" y="{_n(ly + 4)}" class="edge-label">{h(value)}</text>')
     # The entry arrow: orders that passed the pre-trade rails enter at NEW.
     nx, ny = _NODES[_S.NEW]
     left = nx - _NODE_W / 2 - 2
@@ -180,16 +190,18 @@ def _lifecycle_svg(index: int, docs: Mapping[str, Any]) -> str:
         f'<path d="M4,{_n(ny)} L{_n(left)},{_n(ny)}" class="edge {"active" if placed else "idle"}" '
         f'marker-end="url(#{on if placed else off})"/>'
     )
-    edge_labels.append(f'<text x="4" y="{_n(ny - _NODE_H / 2 - 10)}" class="edge-label start">{placed} placed</text>')
+    edge_labels.append(
+        f'<text x="4" y="{_n(ny - _NODE_H / 2 - 10)}" class="edge-label start">{h(placed)} placed</text>'
+    )
     for state, (x, y) in _NODES.items():
         kind = "terminal" if state in TERMINAL_STATES else "open"
-        final = by_state.get(state.value, 0)
+        final = row.detail.by_state.get(state, 0)
         cls = f"node {kind}" + (" held" if final else "")
         out.append(
-            f'<g class="{cls}"><title>{_e(state.value)}: {final} order(s) end here</title>'
+            f'<g class="{cls}"><title>{h(state.value)}: {h(final)} order(s) end here</title>'
             f'<rect x="{_n(x - _NODE_W / 2)}" y="{_n(y - _NODE_H / 2)}" width="{_NODE_W}" height="{_NODE_H}" rx="7"/>'
-            f'<text x="{_n(x)}" y="{_n(y - 2)}" class="node-name">{_e(state.value)}</text>'
-            f'<text x="{_n(x)}" y="{_n(y + 12)}" class="node-count">{final} at end</text></g>'
+            f'<text x="{_n(x)}" y="{_n(y - 2)}" class="node-name">{h(state.value)}</text>'
+            f'<text x="{_n(x)}" y="{_n(y + 12)}" class="node-count">{h(final)} at end</text></g>'
         )
     out += edge_labels
     out.append("</svg>")
@@ -210,65 +222,64 @@ def _step_label(first: int, last: int) -> str:
     return f"step {first}" if first == last else f"steps {first}–{last}"
 
 
-def _activity_svg(run_id: str, buckets: Sequence[Mapping[str, Any]]) -> str:
-    totals = [sum(b["counts"].values()) for b in buckets]
+def _activity_svg(run_id: str, buckets: Sequence[ActivityBucket]) -> str:
+    totals = [sum(b.counts.values()) for b in buckets]
     peak = max(totals, default=0) or 1
     plot_w, plot_h = _PLOT_X1 - _PLOT_X0, _PLOT_Y1 - _PLOT_Y0
     slot = plot_w / max(1, len(buckets))
     gap = 1.0 if slot > 4 else 0.0
-    width = max((b["last_step"] - b["first_step"] + 1 for b in buckets), default=1)
+    width = max((b.last_step - b.first_step + 1 for b in buckets), default=1)
     unit = "step" if width == 1 else "range of steps"
     axis = "step" if width == 1 else f"step ({width} steps per bar)"
-    title = f"Events per {unit} of run {run_id}"
+    title = h(f"Events per {unit} of run {run_id}")
     out = [
-        f'<svg class="activity" viewBox="0 0 {_CHART_W} {_CHART_H}" role="img" aria-label="{_e(title)}">',
-        f"<title>{_e(title)}</title>",
+        f'<svg class="activity" viewBox="0 0 {_CHART_W} {_CHART_H}" role="img" aria-label="{title}">',
+        f"<title>{title}</title>",
     ]
     for tick in sorted({0, peak // 2, peak}):
         y = _PLOT_Y1 - plot_h * tick / peak
         out.append(f'<line x1="{_PLOT_X0}" y1="{_n(y)}" x2="{_PLOT_X1}" y2="{_n(y)}" class="grid"/>')
-        out.append(f'<text x="{_PLOT_X0 - 6}" y="{_n(y + 4)}" class="tick y">{tick}</text>')
+        out.append(f'<text x="{_PLOT_X0 - 6}" y="{_n(y + 4)}" class="tick y">{h(tick)}</text>')
     for i, bucket in enumerate(buckets):
         x = _PLOT_X0 + i * slot
         y = float(_PLOT_Y1)
-        detail = ", ".join(f"{name} {n}" for name, n in bucket["counts"].items()) or "no events"
-        out.append(f"<g><title>{_e(_step_label(bucket['first_step'], bucket['last_step']))}: {_e(detail)}</title>")
-        for name in _CATEGORY_NAMES:
-            n = bucket["counts"].get(name, 0)
+        detail = ", ".join(f"{name} {n}" for name, n in bucket.counts.items()) or "no events"
+        out.append(f"<g><title>{h(_step_label(bucket.first_step, bucket.last_step))}: {h(detail)}</title>")
+        for name in ACTIVITY_CATEGORIES:
+            n = bucket.counts.get(name, 0)
             if not n:
                 continue
-            h = plot_h * n / peak
-            y -= h
+            bar = plot_h * n / peak
+            y -= bar
             out.append(
-                f'<rect x="{_n(x + gap / 2)}" y="{_n(y)}" width="{_n(max(slot - gap, 0.5))}" height="{_n(h)}" '
-                f'class="c-{name}"/>'
+                f'<rect x="{_n(x + gap / 2)}" y="{_n(y)}" width="{_n(max(slot - gap, 0.5))}" height="{_n(bar)}" '
+                f'class="c-{h(name)}"/>'
             )
         out.append("</g>")
     out.append(f'<line x1="{_PLOT_X0}" y1="{_PLOT_Y1}" x2="{_PLOT_X1}" y2="{_PLOT_Y1}" class="axis"/>')
     if buckets:
-        ticks = sorted({0, len(buckets) // 2, len(buckets) - 1})
-        for i in ticks:
+        for i in sorted({0, len(buckets) // 2, len(buckets) - 1}):
             x = _PLOT_X0 + (i + 0.5) * slot
             # The last label is right-aligned so a long step number is never cut off.
             anchor = " end" if i == len(buckets) - 1 and i else ""
             if anchor:
                 x = min(x + 0.5 * slot, float(_PLOT_X1))
             out.append(
-                f'<text x="{_n(x)}" y="{_PLOT_Y1 + 16}" class="tick x{anchor}">{buckets[i]["first_step"]}</text>'
+                f'<text x="{_n(x)}" y="{_PLOT_Y1 + 16}" class="tick x{anchor}">{h(buckets[i].first_step)}</text>'
             )
-    out.append(f'<text x="{_n((_PLOT_X0 + _PLOT_X1) / 2)}" y="{_CHART_H - 4}" class="axis-title">{_e(axis)}</text>')
+    out.append(f'<text x="{_n((_PLOT_X0 + _PLOT_X1) / 2)}" y="{_CHART_H - 4}" class="axis-title">{h(axis)}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
 
-def _legend(buckets: Sequence[Mapping[str, Any]]) -> str:
+def _legend(buckets: Sequence[ActivityBucket]) -> str:
     totals: dict[str, int] = {}
     for bucket in buckets:
-        for name, n in bucket["counts"].items():
+        for name, n in bucket.counts.items():
             totals[name] = totals.get(name, 0) + n
     items = [
-        f'<li><span class="swatch c-{name}"></span>{_e(name)} {totals[name]}</li>'
-        for name in _CATEGORY_NAMES
+        f'<li><span class="swatch c-{h(name)}"></span>{h(name)} {h(totals[name])}</li>'
+        for name in ACTIVITY_CATEGORIES
         if totals.get(name)
     ]
     return '<ul class="legend">' + "".join(items) + "</ul>"
@@ -282,19 +293,26 @@ _CSS: Final = """
 *{box-sizing:border-box}
 body{margin:0;padding:24px 32px 48px;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
 "Helvetica Neue",Arial,sans-serif;color:var(--ink);background:#f6f7f9}
-main{max-width:1080px;margin:0 auto}
-h1{font-size:24px;margin:0 0 6px}h2{font-size:18px;margin:0 0 8px}h3{font-size:14px;margin:18px 0 6px}
+main{max-width:1160px;margin:0 auto}
+h1{font-size:24px;margin:0 0 6px}h2{font-size:18px;margin:0 0 8px;overflow-wrap:anywhere}
+h3{font-size:14px;margin:18px 0 6px}
 code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#eef0f4;padding:1px 4px;
 border-radius:4px}
 .verdict{font-size:15px;margin:8px 0 4px}.note{color:var(--muted);margin:0 0 16px}
 .problems{border-left:4px solid var(--failed);background:#fdecea;padding:8px 12px;margin:0 0 16px}
 .problems p{margin:2px 0}
 section.run{background:#fff;border:1px solid var(--line);border-radius:10px;padding:16px 20px;margin:18px 0}
+section.run.attention{border-left:6px solid var(--failed)}section.run.degraded{border-left:6px solid var(--degraded)}
 table{border-collapse:collapse;margin:6px 0 10px;background:#fff}
 .scroll{overflow-x:auto;max-width:100%}
 th,td{border:1px solid var(--line);padding:3px 8px;text-align:left;white-space:nowrap}
 th{background:#eef0f4;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
+section.run td:last-child{white-space:normal;overflow-wrap:anywhere}
+table.runs{width:100%}
+table.runs th,table.runs td{white-space:normal;padding:3px 6px;vertical-align:top}
+table.runs th{font-size:12px}
+table.runs td.num{white-space:nowrap;width:1%}
 .badge{display:inline-block;padding:0 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
 .badge.ok{background:var(--ok)}.badge.degraded{background:var(--degraded)}.badge.failed{background:var(--failed)}
 .badge.unknown{background:var(--muted)}
@@ -323,88 +341,81 @@ footer{color:var(--muted);font-size:12px;margin-top:24px}
 """
 
 
-def _run_section(
-    index: int, run_id: str, docs: Mapping[str, Any], activity: Sequence[Mapping[str, Any]] | None
-) -> list[str]:
-    health, status_doc, metrics = docs["health"], docs["status"], docs["metrics"]
-    session = status_doc["session"]
-    out = [f'<section class="run" id="run-{index}">', f"<h2><code>{_e(run_id)}</code></h2>"]
+def _runs_cell(header: str, value: str | int, index: int) -> str:
+    if header == "run":
+        return f'<a href="#run-{index}"><code>{breakable(value)}</code></a>'
+    if header == "health":
+        return _badge(str(value))
+    return breakable(value)
+
+
+def _runs_table(runs: Sequence[RunRow]) -> list[str]:
+    rows = [[_runs_cell(c.header, c.cell(row), i) for c in COLUMNS] for i, row in enumerate(runs)]
+    numeric = [i for i, c in enumerate(COLUMNS) if c.numeric]
+    return _table([c.header for c in COLUMNS], rows, numeric=numeric, css="runs")
+
+
+def _run_section(index: int, row: RunRow) -> list[str]:
+    detail = row.detail
+    css = "run attention" if row.attention else "run degraded" if row.rank == 1 else "run"
+    out = [f'<section class="{css}" id="run-{index}">', f"<h2><code>{h(row.run_id)}</code></h2>"]
     out.append(
-        f"<p>Scenario <strong>{_e(health['scenario'])}</strong>, seed {_e(health['seed'])}, "
-        f"{_e(session['steps_run'])} of {_e(session['steps_planned'])} steps, "
-        f"final state <strong>{_e(session['state'])}</strong>, health {_badge(health['status'])}</p>"
+        f"<p>Scenario <strong>{h(row.scenario)}</strong>, seed {h(row.seed)}, "
+        f"{h(row.steps.run)} of {h(row.steps.planned)} steps, "
+        f"final state <strong>{h(row.state.value)}</strong>, health {_badge(row.health.status.value)}</p>"
     )
-    if health["reasons"]:
-        out.append('<ul class="reasons">' + "".join(f"<li>{_e(r)}</li>" for r in health["reasons"]) + "</ul>")
-    life = lifecycle_counts(docs)
-    out.append("<p><strong>Orders:</strong> " + ", ".join(f"{n} {_e(k)}" for k, n in life.items()) + "</p>")
+    if row.health.reasons:
+        out.append('<ul class="reasons">' + "".join(f"<li>{h(r)}</li>" for r in row.health.reasons) + "</ul>")
+    orders = ", ".join(f"{h(n)} {h(k)}" for k, n in row.orders.model_dump().items())
+    out.append(f"<p><strong>Orders:</strong> {orders}</p>")
     out.append("<h3>Order lifecycle</h3>")
-    out.append(_lifecycle_svg(index, docs))
-    transitions = sorted(
-        (
-            (labels["from_state"], labels["to_state"], value)
-            for labels, value in metric_samples(metrics, "order_state_transitions_total")
-        ),
-    )
-    if transitions:
-        out += _table(["from", "to", "count"], [[_e(a), _e(b), _count(v)] for a, b, v in transitions], numeric=(2,))
+    out.append(_lifecycle_svg(index, row))
+    if detail.transitions:
+        cells = [[h(t.from_state), h(t.to_state), h(t.count)] for t in detail.transitions]
+        out += _table(["from", "to", "count"], cells, numeric=(2,))
     out.append("<h3>Activity per step</h3>")
-    if activity:
-        out.append(_activity_svg(run_id, activity))
-        out.append(_legend(activity))
+    if detail.activity:
+        out.append(_activity_svg(row.run_id, detail.activity))
+        out.append(_legend(detail.activity))
     else:
         out.append('<p class="note">No per-step activity available for this run.</p>')
-    op_rows: list[list[object]] = []
-    for op, name in (
-        ("place", "orders_place_total"),
-        ("cancel", "orders_cancel_total"),
-        ("query", "orders_query_total"),
-    ):
-        for labels, value in sorted(metric_samples(metrics, name), key=lambda s: sorted(s[0].items())):
-            op_rows.append([op, _e(labels["outcome"]), _count(value)])
-    for labels, value in sorted(metric_samples(metrics, "retry_attempts_total"), key=lambda s: sorted(s[0].items())):
-        op_rows.append([f"retry {_e(labels['op'])}", _e(labels["reason"]), _count(value)])
-    if op_rows:
+    if detail.calls:
         out.append("<h3>Broker calls</h3>")
-        out += _table(["operation", "outcome", "count"], op_rows, numeric=(2,))
-    rec = status_doc["reconcile"]
-    mismatches = rec["mismatches"]
+        cells = [[h(c.operation), h(c.outcome), h(c.count)] for c in detail.calls]
+        out += _table(["operation", "outcome", "count"], cells, numeric=(2,))
+    kinds = row.mismatches.by_kind
     out.append(
-        f"<p><strong>Reconcile:</strong> {_e(rec['passes'])} pass(es), {_e(rec['clean_passes'])} clean"
-        + (
-            ", mismatches: " + ", ".join(f"{_e(k)} {_e(n)}" for k, n in sorted(mismatches.items()))
-            if mismatches
-            else ", no mismatches"
-        )
+        f"<p><strong>Reconcile:</strong> {h(detail.passes)} pass(es), {h(detail.clean_passes)} clean"
+        + (", mismatches: " + ", ".join(f"{h(k)} {h(n)}" for k, n in kinds.items()) if kinds else ", no mismatches")
         + ".</p>"
     )
-    trips = status_doc["rail_trips"]
-    if trips:
+    if row.mismatches.first:
+        out.append("<h3>Mismatches (where each came from)</h3>")
+        cells = [
+            [h(m.step), f"<code>{h(m.kind.value)}</code>", f"<code>{h(m.order_id)}</code>", h(m.detail)]
+            for m in row.mismatches.first
+        ]
+        out += _table(["step", "kind", "order", "detail"], cells, numeric=(0,))
+        if row.mismatches.unlisted:
+            out.append(
+                f'<p class="note">… and {h(row.mismatches.unlisted)} more: every one is a '
+                "<code>reconcile_mismatch</code> event in <code>events.jsonl</code>.</p>"
+            )
+    if row.rail_trips:
         out.append("<h3>Safety rail trips</h3>")
-        out += _table(
-            ["step", "rail", "detail"],
-            [[_e(t["step"]), f"<code>{_e(t['rail'])}</code>", _e(t["detail"])] for t in trips],
-            numeric=(0,),
-        )
-    if status_doc["positions"]:
-        out.append(
-            "<p><strong>Positions:</strong> "
-            + ", ".join(f"{_e(symbol)} {_e(qty)}" for symbol, qty in sorted(status_doc["positions"].items()))
-            + f"; cash {_e(status_doc['cash'])}.</p>"
-        )
+        cells = [[h(t.step), f"<code>{h(t.rail)}</code>", h(t.detail)] for t in row.rail_trips]
+        out += _table(["step", "rail", "detail"], cells, numeric=(0,))
+    if detail.positions:
+        positions = ", ".join(f"{h(symbol)} {h(qty)}" for symbol, qty in detail.positions.items())
+        out.append(f"<p><strong>Positions:</strong> {positions}; cash {h(detail.cash)}.</p>")
     out.append("</section>")
     return out
 
 
-def render_html(
-    summary: Mapping[str, Any],
-    runs: Mapping[str, Mapping[str, Any]],
-    *,
-    problems: Sequence[str] = (),
-    activity: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-) -> str:
-    """The whole page. ``activity`` maps run ids to their ``status.json`` activity buckets."""
-    status = summary["status"]
+def render_html(session: SessionRow) -> str:
+    """The whole page."""
+    rollup = session.rollup
+    states = ", ".join(f"{n} {s.value}" for s, n in rollup.by_state.items())
     out = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -419,55 +430,17 @@ def render_html(
         "<body>",
         "<main>",
         "<h1>Dry-run status report</h1>",
-        f'<p class="verdict">{_badge(status)} · {_e(summary["runs"])} run(s) · '
-        + _e(", ".join(f"{n} {s}" for s, n in sorted(summary["by_state"].items())))
-        + ("" if summary["complete"] else " · <strong>incomplete session</strong>")
+        f'<p class="verdict">{_badge(rollup.status.value)} · {h(rollup.runs)} run(s) · {h(states)}'
+        + ("" if rollup.complete else " · <strong>incomplete session</strong>")
         + "</p>",
         '<p class="note">Snapshot-only, NO-LIVE: every number below comes from a simulated clock '
         "and a mock broker.</p>",
     ]
-    if problems:
-        out.append('<div class="problems">' + "".join(f"<p>{_e(p)}</p>" for p in problems) + "</div>")
-    ordered = sorted(runs.items())
-    rows: list[list[object]] = []
-    for index, (run_id, docs) in enumerate(ordered):
-        life = lifecycle_counts(docs)
-        rows.append(
-            [
-                f'<a href="#run-{index}"><code>{_e(run_id)}</code></a>',
-                _e(docs["health"]["scenario"]),
-                _e(docs["health"]["orchestrator_state"]),
-                _badge(docs["health"]["status"]),
-                life["placed"],
-                life["filled"],
-                life["canceled"],
-                life["rejected"],
-                life["expired"],
-                life["open"],
-                _e(docs["status"]["reconcile"]["mismatches_total"]),
-                _e(docs["health"]["safety_rail_trips_total"]),
-            ]
-        )
-    out += _table(
-        [
-            "run",
-            "scenario",
-            "final state",
-            "health",
-            "placed",
-            "filled",
-            "canceled",
-            "rejected",
-            "expired",
-            "open",
-            "mismatches",
-            "rail trips",
-        ],
-        rows,
-        numeric=tuple(range(4, 12)),
-    )
-    for index, (run_id, docs) in enumerate(ordered):
-        out += _run_section(index, run_id, docs, None if activity is None else activity.get(run_id))
+    if session.problems:
+        out.append('<div class="problems">' + "".join(f"<p>{h(p)}</p>" for p in session.problems) + "</div>")
+    out += _runs_table(session.runs)
+    for index, row in enumerate(session.runs):
+        out += _run_section(index, row)
     out += [
         "<footer>Written by pytest-peak-dryrun from the snapshot documents beside this file "
         "(simulated time only; no wall-clock time appears in this report).</footer>",
