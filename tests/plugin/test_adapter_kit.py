@@ -114,6 +114,46 @@ def test_dry_runs_through_the_house_adapter_end_sanely(
     house.runpytest().assert_outcomes(passed=1)
 
 
+def test_failure_matrix_through_the_house_adapter_records_the_bare_mocks_faults_or_names_them(
+    house: pytest.Pytester,
+) -> None:
+    """Issue 11: the same fault and retry counts as the bare MockBroker, and what the house
+    broker cannot express (a cancel race: it has no race_cancel) named, never silent."""
+    house.makeconftest(HOUSE_CONFTEST)
+    house.makepyfile(
+        test_run="""
+        import pytest
+        from pytest_peak_dryrun import run_scenario
+
+        def faults_and_retries(metrics):
+            return {
+                (f.name, tuple(sorted(s.labels.items()))): s.value
+                for f in metrics.metrics
+                if f.name in ("faults_injected_total", "faults_skipped_total", "retry_attempts_total")
+                for s in f.samples
+            }
+
+        @pytest.mark.dryrun("failure_matrix")
+        def test_run(dryrun, dryrun_scenario):
+            bare = run_scenario(dryrun_scenario)
+            house = faults_and_retries(dryrun.metrics)
+            mock = faults_and_retries(bare.metrics)
+            race = ("faults_injected_total", (("fault", "cancel_race"), ("op", "cancel")))
+            skipped = ("faults_skipped_total", (("fault", "cancel_race"), ("op", "cancel")))
+            assert mock[race] == 1 and house[skipped] == 1
+            assert race not in house and skipped not in mock
+            assert {k: v for k, v in house.items() if k != skipped} == {k: v for k, v in mock.items() if k != race}
+            (event,) = dryrun.events.of("fault_skipped")
+            assert event.payload.reason == (
+                "HouseAdapter has no race_cancel(broker_order_id) method to let a fill win the cancel"
+            )
+            assert dryrun.health.status == "degraded"
+            assert any(r.startswith("1 scheduled fault(s) were not applied: cancel_race 1") for r in dryrun.health.reasons)
+        """
+    )
+    house.runpytest().assert_outcomes(passed=1)
+
+
 def test_throttling_by_the_venue_is_retried_through_the_error_map(house: pytest.Pytester) -> None:
     house.makeconftest(HOUSE_CONFTEST)
     house.makepyfile(
