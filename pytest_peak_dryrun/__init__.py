@@ -47,7 +47,9 @@ __all__ = [
     "SimClock",
     "TransientUnavailableError",
     "UnknownOrderError",
+    "Violation",
     "check_broker",
+    "check_invariants",
     "load_scenario",
     "run_scenario",
 ]
@@ -90,7 +92,9 @@ _WHERE = {
     "SimClock": "core.clock",
     "TransientUnavailableError": "core.errors",
     "UnknownOrderError": "core.errors",
+    "Violation": "core.invariants",
     "check_broker": "core.boundary",
+    "check_invariants": "core.invariants",
     "load_scenario": "core.scenario",
     "run_scenario": "core.dryrun",
 }
@@ -115,6 +119,7 @@ if TYPE_CHECKING:
         UnknownOrderError,
     )
     from .core.faults import FaultInjector, FaultKind, FaultRate, FaultRule
+    from .core.invariants import Violation, check_invariants
     from .core.model import Fill, Order, OrderRequest
     from .core.orchestrator import DryRunConfig, Orchestrator, SessionState
     from .core.orders import OrderState, OrderType, Side
