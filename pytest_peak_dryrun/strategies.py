@@ -63,13 +63,14 @@ class Shape:
     fault_kinds: tuple[FaultKind, ...]
     fault_rate: bool
     fill_models: tuple[FillModel, ...]
+    sides: tuple[Side, ...]
     max_latency: int
     max_slices: int
     base: Scenario
 
 
-#: Draws one intent field of a scenario (``orders``, ``cancels``): ``(draw, shape, steps, fields so far)``.
-IntentBuilder = Callable[[st.DrawFn, Shape, int, Mapping[str, Any]], list[dict[str, Any]]]
+#: Draws intent fields of a scenario: ``(draw, shape, steps, fields so far) -> {field: its list}``.
+IntentBuilder = Callable[[st.DrawFn, Shape, int, Mapping[str, Any]], dict[str, list[dict[str, Any]]]]
 
 
 def _enum_values(values: Iterable[Any] | None, enum: Any, default: Iterable[Any], name: str) -> tuple[Any, ...]:
@@ -100,6 +101,7 @@ def scenarios(
     fault_kinds: Iterable[FaultKind | str] | None = None,
     fault_rate: bool = True,
     fill_models: Iterable[FillModel | str] | None = None,
+    sides: Iterable[Side | str] | None = None,
     max_latency: int = 2,
     max_slices: int = 4,
     base: Scenario | None = None,
@@ -110,11 +112,13 @@ def scenarios(
     ``fault_kinds`` (default: every kind) are the kinds the schedule and the fault rate draw
     from; ``fault_rate=False`` leaves the seeded rate out; ``fill_models`` (default: all
     four), ``max_latency`` (acknowledgement and cancel latency, in steps) and ``max_slices``
-    (of the ``partial`` model) shape the venue. ``base`` is the scenario whose other fields
-    every generated one keeps (instruments, rails, retry, reconcile interval, stop timeout,
-    ...; default: the scenario defaults, ``DEMO-EUR`` at 100.00); its own plan, generator,
-    kill switch and faults are replaced. A bad argument is a ``ValueError`` naming it.
+    (of the ``partial`` model) shape the venue; ``sides`` (default: both) the orders.
+    ``base`` is the scenario whose other fields every generated one keeps (instruments,
+    rails, retry, reconcile interval, stop timeout, ...; default: the scenario defaults,
+    ``DEMO-EUR`` at 100.00); its own plan, generator, kill switch and faults are replaced.
+    A bad argument is a ``ValueError`` naming it.
     """
+
     if base is not None and not isinstance(base, Scenario):
         raise TypeError(f"scenarios(base=...): a Scenario, got {type(base).__name__}")
     shape = Shape(
@@ -125,6 +129,7 @@ def scenarios(
         fault_kinds=_enum_values(fault_kinds, FaultKind, FaultKind, "fault_kinds"),
         fault_rate=bool(fault_rate),
         fill_models=_enum_values(fill_models, FillModel, _FILL_MODELS, "fill_models"),
+        sides=_enum_values(sides, Side, Side, "sides"),
         max_latency=_bound("max_latency", max_latency, 0),
         max_slices=_bound("max_slices", max_slices, 1),
         base=base if base is not None else parse_scenario(dict(_DEFAULT_BASE), source="scenarios()"),
@@ -137,10 +142,10 @@ def _scenario(draw: st.DrawFn, shape: Shape) -> Scenario:
     data = shape.base.model_dump(mode="json")
     steps = draw(st.integers(min_value=1, max_value=shape.max_steps))
     data.update(steps=steps, seed=draw(st.integers(min_value=0, max_value=2**16)), generator=None, kill_switch_at=None)
-    for name, build in INTENT_FIELDS.items():
-        data[name] = build(draw, shape, steps, data)
+    for build in INTENT_FIELDS.values():
+        data.update(build(draw, shape, steps, data))
     data["faults"] = draw(st.lists(_fault_rule(shape, steps), max_size=shape.max_faults))
-    data["fault_rate"] = draw(st.none() | _fault_rate(shape)) if shape.fault_rate else None
+    data["fault_rate"] = draw(_fault_rate(shape)) if shape.fault_rate else None
     model = draw(st.sampled_from(shape.fill_models))
     data["broker"] = {
         **data["broker"],
@@ -156,23 +161,35 @@ def _scenario(draw: st.DrawFn, shape: Shape) -> Scenario:
     return parse_scenario(data, source="scenarios()")
 
 
-# -- intents: one builder per intent field of the scenario model ------------------------------
+# -- intents ---------------------------------------------------------------------------------
 
 
-def _orders(draw: st.DrawFn, shape: Shape, steps: int, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _orders_and_cancels(
+    draw: st.DrawFn, shape: Shape, steps: int, fields: Mapping[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
     # At least one order (when any is allowed): a scenario without one exercises nothing.
+    # Each order is drawn with its own cancel, so deleting an order while shrinking deletes
+    # its cancel with it and leaves every other draw where it was.
     drawn = draw(st.lists(_order(shape, steps), min_size=min(1, shape.max_orders), max_size=shape.max_orders))
-    return [dict(order, id=f"o{i}") for i, order in enumerate(drawn, start=1)]
+    orders: list[dict[str, Any]] = []
+    cancels: list[dict[str, Any]] = []
+    for number, (order, delay) in enumerate(drawn, start=1):
+        order["id"] = f"o{number}"
+        orders.append(order)
+        if delay is not None and len(cancels) < shape.max_cancels:
+            cancels.append({"step": min(steps, order["step"] + delay), "order": order["id"]})
+    return {"orders": orders, "cancels": cancels}
 
 
 @st.composite
-def _order(draw: st.DrawFn, shape: Shape, steps: int) -> dict[str, Any]:
+def _order(draw: st.DrawFn, shape: Shape, steps: int) -> tuple[dict[str, Any], int | None]:
+    """One order and, maybe, the number of steps after it that its cancel comes."""
     prices = shape.base.instruments
     symbol = draw(st.sampled_from(tuple(prices)))
     order: dict[str, Any] = {
         "step": draw(st.integers(min_value=1, max_value=steps)),
         "instrument": symbol,
-        "side": draw(st.sampled_from((Side.BUY, Side.SELL))).value,
+        "side": draw(st.sampled_from(shape.sides)).value,
         "qty": str(draw(st.integers(min_value=1, max_value=_MAX_QTY))),
     }
     if draw(st.sampled_from((OrderType.MARKET, OrderType.LIMIT))) is OrderType.LIMIT:
@@ -183,24 +200,14 @@ def _order(draw: st.DrawFn, shape: Shape, steps: int) -> dict[str, Any]:
     tif = draw(st.none() | st.integers(min_value=1, max_value=steps))
     if tif is not None:
         order["tif_steps"] = tif
-    return order
+    cancel_after = draw(st.none() | st.integers(min_value=0, max_value=_MAX_CANCEL_DELAY))
+    return order, cancel_after
 
 
-def _cancels(draw: st.DrawFn, shape: Shape, steps: int, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
-    # Each order may be canceled, 0..3 steps after it was placed (none: the simplest).
-    cancels: list[dict[str, Any]] = []
-    for order in fields["orders"]:
-        if len(cancels) >= shape.max_cancels:
-            break
-        delay = draw(st.none() | st.integers(min_value=0, max_value=_MAX_CANCEL_DELAY))
-        if delay is not None:
-            cancels.append({"step": min(steps, order["step"] + delay), "order": order["id"]})
-    return cancels
-
-
-#: The intent fields of :class:`~pytest_peak_dryrun.Scenario` and how each is drawn, in order
-#: (a later builder sees the fields drawn before it: cancels refer to orders).
-INTENT_FIELDS: Final[Mapping[str, IntentBuilder]] = {"orders": _orders, "cancels": _cancels}
+#: The intent fields of :class:`~pytest_peak_dryrun.Scenario` (joined by ``+``) and the builder
+#: that draws them, in order (a later builder sees the fields drawn before it). Intents that
+#: refer to an order are drawn with it: shrinking deletes them together.
+INTENT_FIELDS: Final[Mapping[str, IntentBuilder]] = {"orders+cancels": _orders_and_cancels}
 
 
 # -- faults -------------------------------------------------------------------------------------
@@ -228,9 +235,9 @@ def _fault_rule(draw: st.DrawFn, shape: Shape, steps: int) -> dict[str, Any]:
     return rule
 
 
-def _fault_rate(shape: Shape) -> st.SearchStrategy[dict[str, Any]]:
+def _fault_rate(shape: Shape) -> st.SearchStrategy[dict[str, Any] | None]:
     ops = tuple(sorted({op for kind in shape.fault_kinds for op in FAULT_OPS[kind]}, key=_op_order))
-    return st.fixed_dictionaries(
+    return st.none() | st.fixed_dictionaries(
         {
             "rate": st.integers(min_value=1, max_value=_MAX_RATE_PERCENT).map(lambda percent: percent / 100),
             "kinds": st.lists(st.sampled_from(shape.fault_kinds), min_size=1, unique=True).map(

@@ -54,9 +54,10 @@ def check_item(
                 items = [items]
             items = list(items)
             if not all(isinstance(item, Violation) for item in items):
-                raise TypeError(
-                    f"a pytest_dryrun_invariants hook returned {produced!r}; return a list of "
-                    "pytest_peak_dryrun.Violation (empty when every invariant holds) or None"
+                pytest.fail(
+                    f"{node.nodeid}: a pytest_dryrun_invariants hook returned {produced!r}; return a list of "
+                    "pytest_peak_dryrun.Violation (empty when every invariant holds) or None",
+                    pytrace=False,
                 )
             found.extend(items)
         return found
