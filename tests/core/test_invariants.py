@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -516,3 +517,11 @@ HELD_FILL = {
 def test_known_gap_a_fill_in_flight_at_stop_is_lost() -> None:
     result = run_scenario(scenario(**HELD_FILL))
     assert check_invariants(result) == []
+
+
+def test_the_readme_lists_every_invariant_with_what_it_checks() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- invariants-table:")
+    block = readme[readme.index("\n", start) + 1 : readme.index("<!-- /invariants-table -->")]
+    rows = [line for line in block.splitlines() if line.startswith("| `")]
+    assert rows == [f"| `{name}` | {what} |" for name, what in INVARIANTS.items()]

@@ -112,20 +112,17 @@ def test_a_bad_argument_is_one_clear_error(kwargs: dict[str, Any], message: str)
 
 
 def test_a_failing_scenario_shrinks_to_a_small_schedule() -> None:
-    # the smallest scenario with a limit order and a fault: everything else at its simplest
+    # the smallest scenario with a limit order and a fault, as far as hypothesis's shrinker gets
+    # (a heuristic: it need not reach the one minimum, but every part is at its simplest)
     found = find(
         scenarios(),
         lambda s: any(o.order_type == "LIMIT" for o in s.orders) and bool(s.faults),
-        settings=settings(database=None, max_examples=2000, suppress_health_check=list(HealthCheck)),
+        settings=settings(database=None, derandomize=True, max_examples=2000, suppress_health_check=list(HealthCheck)),
     )
-    assert found.steps == 1
-    assert found.seed == 0
-    assert found.fault_rate is None
-    assert found.cancels == ()
-    assert [(o.step, o.side.value, o.qty, o.limit_price, o.tif_steps) for o in found.orders] == [
-        (1, "BUY", Decimal("1"), Decimal("100.00"), None)
-    ]
-    # one rule, at step 0, hitting once (which kind: the one with the fewest choices, to hypothesis)
+    assert (found.steps, found.seed, found.fault_rate, found.cancels) == (1, 0, None, ())
+    assert len(found.orders) <= 2
+    assert {(o.step, o.side.value, o.qty, o.tif_steps) for o in found.orders} == {(1, "BUY", Decimal("1"), None)}
+    assert [o.limit_price for o in found.orders if o.order_type == "LIMIT"] == [Decimal("100.00")]  # at the reference
     assert [(f.step, f.times) for f in found.faults] == [(0, 1)]
     assert found.broker.fill_model is FillModel.IMMEDIATE
     assert found.broker.ack_latency_steps == found.broker.cancel_latency_steps == 0
