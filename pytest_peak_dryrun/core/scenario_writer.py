@@ -130,7 +130,9 @@ def scenario_text(scenario: Scenario, *, comment: Sequence[str] = ()) -> tuple[s
     except _Unrepresentable:
         # JSON has no comments: the comment goes into the description, where a reader sees it.
         if comment:
-            data["description"] = " ".join(line.strip() for line in comment)[:_DESCRIPTION_MAX]
+            note = " ".join(line.strip() for line in comment)
+            own = data.get("description", "")
+            data["description"] = (f"{note} {own}" if own else note)[:_DESCRIPTION_MAX]
         return ".json", json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
