@@ -78,7 +78,9 @@ __all__ = [
     "TransientUnavailableError",
     "UnknownMetricError",
     "UnknownOrderError",
+    "Violation",
     "check_broker",
+    "check_invariants",
     "load_scenario",
     "parse_scenario",
     "run_scenario",
@@ -150,7 +152,9 @@ _WHERE: Final[dict[str, str]] = {
     "TransientUnavailableError": "core.errors",
     "UnknownMetricError": "core.metrics",
     "UnknownOrderError": "core.errors",
+    "Violation": "core.invariants",
     "check_broker": "core.boundary",
+    "check_invariants": "core.invariants",
     "load_scenario": "core.scenario",
     "parse_scenario": "core.scenario",
     "run_scenario": "core.dryrun",
@@ -198,6 +202,7 @@ if TYPE_CHECKING:
         SessionStateEvent,
     )
     from .core.faults import FaultInjector, FaultKind, FaultRate, FaultRule
+    from .core.invariants import Violation, check_invariants
     from .core.metrics import LabelPolicyError, MetricsCollector, UnknownMetricError
     from .core.model import Fill, Order, OrderRequest
     from .core.orchestrator import DryRunConfig, Orchestrator, SessionState

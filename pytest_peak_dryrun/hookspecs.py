@@ -18,11 +18,14 @@ import pytest
 if TYPE_CHECKING:
     from .core.broker import Broker
     from .core.clock import SimClock
+    from .core.dryrun import DryRunResult
     from .core.events import EventRecord
+    from .core.invariants import Violation
     from .core.scenario import Scenario
 
 __all__ = [
     "pytest_dryrun_event",
+    "pytest_dryrun_invariants",
     "pytest_dryrun_make_broker",
     "pytest_dryrun_modify_report",
     "pytest_dryrun_secrets",
@@ -121,4 +124,28 @@ def pytest_dryrun_secrets(config: pytest.Config) -> Iterable[str] | None:
         @pytest.hookimpl(optionalhook=True)
         def pytest_dryrun_secrets(config):
             return [read_vault("broker/api-key")]
+    """
+
+
+def pytest_dryrun_invariants(config: pytest.Config, result: DryRunResult) -> Iterable[Violation] | None:
+    """Add invariants of your own to the oracle: return the violations you find in ``result``.
+
+    Called after every run the plugin checks with the invariant oracle
+    (:func:`pytest_peak_dryrun.check_invariants`): each scenario file, each generated
+    scenario of the ``dryrun_fuzz`` fixture, and each call of the ``dryrun_invariants``
+    fixture. Every implementation is called (not ``firstresult``); return an iterable of
+    :class:`pytest_peak_dryrun.Violation` (empty when all is well) or ``None``. ``result``
+    is the finished run (``.events``, ``.status``, ``.metrics``, ``.orchestrator``); do not
+    change it.
+
+    Example::
+
+        from pytest_peak_dryrun import Violation
+
+
+        @pytest.hookimpl(optionalhook=True)
+        def pytest_dryrun_invariants(config, result):
+            if result.status.cash < 0:
+                return [Violation("cash_never_negative", f"cash ended at {result.status.cash}")]
+            return []
     """

@@ -24,9 +24,11 @@ if TYPE_CHECKING:
     from .core.broker import Broker
     from .core.clock import SimClock
     from .core.dryrun import DryRunResult
+    from .core.invariants import Violation
     from .core.metrics import MetricsCollector
     from .core.orchestrator import DryRunConfig, Orchestrator
     from .core.scenario import Scenario
+    from .harness.fuzz import DryRunFuzz
 
 MARKER = (
     "dryrun(scenario='happy_path', *, seed=None, steps=None): run this test's dry run "
@@ -52,6 +54,18 @@ def _seed(value: str) -> int:
     return seed
 
 
+def _examples(value: str) -> int:
+    try:
+        examples = int(value, 10) if len(value) <= 9 else -1
+    except ValueError:
+        examples = -1
+    if examples < 1:
+        raise argparse.ArgumentTypeError(
+            f"--dryrun-fuzz-examples expects a whole number from 1 to 999999999, got {value!r}"
+        )
+    return examples
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Declare ``--dryrun-snapshot``, ``--dryrun-seed`` and the ``dryrun_*`` ini keys.
 
@@ -75,7 +89,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="override the seed of every dry-run scenario in this session.",
     )
+    group.addoption(
+        "--dryrun-fuzz-examples",
+        dest="dryrun_fuzz_examples",
+        metavar="N",
+        type=_examples,
+        default=None,
+        help="run N generated scenarios in every dryrun_fuzz call (default: the call's, else 500).",
+    )
+    group.addoption(
+        "--dryrun-fuzz-seed",
+        dest="dryrun_fuzz_seed",
+        metavar="N",
+        type=_seed,
+        default=None,
+        help="explore the generated scenarios of this seed in every dryrun_fuzz call (default: the call's, else 0).",
+    )
+    group.addoption(
+        "--dryrun-fuzz-dir",
+        dest="dryrun_fuzz_dir",
+        metavar="DIR",
+        default=None,
+        help="write dryrun_fuzz's reproducer files under DIR (ini: dryrun_fuzz_dir; default: beside the test file).",
+    )
     parser.addini("dryrun_snapshot_dir", "default for --dryrun-snapshot (relative to the rootdir).", default=None)
+    parser.addini("dryrun_fuzz_dir", "default for --dryrun-fuzz-dir (relative to the rootdir).", default=None)
+    parser.addini(
+        "dryrun_skip_invariants",
+        "names of built-in invariants that scenario files, dryrun_invariants and dryrun_fuzz do not check "
+        "(default: none).",
+        type="args",
+        default=[],
+    )
     parser.addini(
         "dryrun_guard_subprocess",
         "also refuse new processes (subprocess, os.system, os.exec*, os.posix_spawn, os.fork) in tests under "
@@ -193,6 +238,16 @@ def _metrics_prefix(config: pytest.Config) -> str | None:
         raise pytest.UsageError(f"ini dryrun_metrics_prefix: {exc}") from None
 
 
+def _check_skip_ini(config: pytest.Config) -> None:
+    names = config.getini("dryrun_skip_invariants")
+    if names:  # the core is imported only when the ini names something
+        from .harness.invariants import validate_skip_ini
+
+        problem = validate_skip_ini(names)
+        if problem:
+            raise pytest.UsageError(problem)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the ``dryrun`` marker and create the session state, before collection.
 
@@ -203,6 +258,7 @@ def pytest_configure(config: pytest.Config) -> None:
     otherwise), the json-report hooks always, as optional hooks.
     """
     config.addinivalue_line("markers", MARKER)
+    _check_skip_ini(config)
     out_dir = _snapshot_dir(config)
     config.stash[SESSION_KEY] = DryRunSession(
         config=config,
@@ -675,3 +731,50 @@ def dryrun_snapshot(request: pytest.FixtureRequest) -> SnapshotAssertion:
 
     snapshot: SnapshotAssertion = request.getfixturevalue("snapshot")
     return snapshot.use_extension(DryRunReportExtension)
+
+
+@pytest.fixture
+def dryrun_invariants(
+    request: pytest.FixtureRequest,
+) -> Callable[..., list[Violation]]:
+    """The invariant oracle as the plugin applies it: ``dryrun_invariants(result, extra=(), skip=())``.
+
+    :func:`pytest_peak_dryrun.check_invariants` plus every ``pytest_dryrun_invariants`` hook
+    of the test's conftests, minus the ini ``dryrun_skip_invariants``; returns the violations
+    (an empty list when every invariant holds)::
+
+        def test_no_violation(dryrun, dryrun_invariants):
+            assert dryrun_invariants(dryrun) == []
+    """
+    _guard(request.node)
+    from .harness.invariants import check_item
+
+    def check(result: DryRunResult, *, extra: Any = (), skip: Any = ()) -> list[Violation]:
+        return check_item(request.node, result, extra=extra, skip=skip)
+
+    return check
+
+
+@pytest.fixture
+def dryrun_fuzz(
+    request: pytest.FixtureRequest,
+    dryrun_config: DryRunConfig,
+    dryrun_secrets: tuple[str, ...],
+) -> DryRunFuzz:
+    """Deterministic simulation testing of the test's broker: call it to fuzz.
+
+    ``dryrun_fuzz(strategy=None, *, examples=500, seed=0, broker=None, invariants=(), skip=())``
+    runs ``examples`` scenarios generated by ``pytest_peak_dryrun.strategies.scenarios()`` (or
+    ``strategy``) through the test's broker (the ``pytest_dryrun_make_broker`` hook's, a copy
+    of an overriding ``mock_broker``, or ``broker(scenario, clock)``), checks the invariant
+    oracle after each, and on a violation fails the test with the scenario hypothesis shrank
+    it to, written as a ``dryrun_*.toml`` reproducer beside the test (``--dryrun-fuzz-dir``)::
+
+        def test_fuzz_my_adapter(dryrun_fuzz):
+            dryrun_fuzz()  # 500 generated scenarios, seed 0; --dryrun-fuzz-examples=5000 for more
+    """
+    _guard(request.node)
+    from .harness.fuzz import DryRunFuzz
+    from .harness.secrets import redactor_for
+
+    return DryRunFuzz(request, dryrun_config=dryrun_config, redactor=redactor_for(request.config, dryrun_secrets))

@@ -1,7 +1,10 @@
 """Scenario files as tests: ``dryrun_*.toml`` / ``dryrun_*.json`` become test items.
 
 Each file is one item, marked ``dryrun`` (so ``-m dryrun`` selects it), that runs its
-scenario and compares the normalized report with the golden file beside it,
+scenario, checks the invariant oracle (:mod:`.invariants`: a violation fails the item before
+any golden is looked at, so ``--snapshot-update`` cannot record the report of a run that
+broke one, and a fuzz reproducer fails on what it reproduces, not on its missing golden),
+and compares the normalized report with the golden file beside it,
 ``<stem>.golden.json``, through syrupy (``ScenarioGoldenExtension``): syrupy counts it in
 its summary, ``--snapshot-update`` writes it and says so, and the golden of a renamed or
 deleted scenario is reported unused and removed by ``--snapshot-update``. A missing or
@@ -22,6 +25,8 @@ import pytest
 
 if TYPE_CHECKING:
     from syrupy.session import SnapshotSession
+
+    from ..core.dryrun import DryRunResult
 
 __all__ = [
     "GOLDEN_SUFFIX",
@@ -103,7 +108,19 @@ class DryRunScenarioItem(pytest.Item):
         result = execute_dryrun(
             self.config, self, scenario, broker=None, dryrun_config=DryRunConfig(max_steps=session.max_steps)
         )
+        self._check_invariants(result)
         self._compare_with_golden(result.report, snapshots)
+
+    def _check_invariants(self, result: DryRunResult) -> None:
+        from .invariants import check_item, describe_violations
+
+        violations = check_item(self, result)
+        if violations:
+            lines = describe_violations(violations, result.orchestrator.stream.redactor)
+            raise ScenarioItemFailure(
+                f"{self.path.name}: the run broke {len(violations)} invariant(s) "
+                "(its golden file is compared once they hold):\n" + "\n".join(lines)
+            )
 
     def _snapshot_session(self) -> SnapshotSession:
         # syrupy keeps its session on the config (its own `snapshot` fixture reads it there).

@@ -65,7 +65,7 @@ def test_every_hook_implementation_says_when_and_why(name: str) -> None:
 def test_hookspecs_all_is_every_hook_we_declare() -> None:
     declared = sorted(name for name, obj in vars(hookspecs).items() if name.startswith("pytest_dryrun_"))
     assert sorted(hookspecs.__all__) == declared
-    assert len(declared) == 5
+    assert len(declared) == 6
 
 
 @pytest.mark.parametrize("name", hookspecs.__all__)

@@ -344,7 +344,7 @@ def test_request_getfixturevalue_dryrun_is_guarded(request):
     request.getfixturevalue("dryrun_network_guard").acknowledge()
 
 
-@pytest.mark.parametrize("fixture", ["sim_clock", "metrics_collector", "dryrun_config"])
+@pytest.mark.parametrize("fixture", ["sim_clock", "metrics_collector", "dryrun_config", "dryrun_fuzz", "dryrun_invariants"])
 def test_any_of_the_plugins_fixtures_guards_the_test(request, fixture):
     request.getfixturevalue(fixture)
     with socket.socket() as s, pytest.raises(NoLiveError):
@@ -396,7 +396,7 @@ def test_processes_are_allowed_unless_opted_in(dryrun):
 def test_every_bypass_is_refused_before_anything_is_sent(pytester: pytest.Pytester) -> None:
     result = offline_session(pytester, BYPASSES)
     result.stdout.fnmatch_lines(["REACHED []"])
-    result.assert_outcomes(passed=20)
+    result.assert_outcomes(passed=22)
 
 
 PROXY_CONFTEST = r"""
