@@ -6,6 +6,10 @@ sha256 of the chained form (the line format and why the run id is left out of th
 :mod:`.audit_chain`). Lines collect in memory and reach the files in one write per file at
 each step boundary and at the end (:meth:`AuditLog.flush`): an interruption loses at most the
 step in progress, and only ``.tmp`` files, which the next session removes.
+
+Per event that is one encoding, one sha256 and three ``bytes.join`` (the chained form, the
+two lines with their newlines): each line is built in one allocation from its parts, and a
+step's lines reach each file as one joined buffer in one write.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ _HEADS: Final[dict[type[Event], bytes]] = {
 }
 _GENESIS: Final = GENESIS_HASH.encode()
 _sha256: Final = hashlib.sha256
+_join: Final = b"".join
+_EVENT: Final = b'{"event":'
+_PREV: Final = b',"prev_sha256":"'
+_END: Final = b'"}'
+_END_LINE: Final = b'"}\n'
 
 
 class JsonlFile:
@@ -38,7 +47,8 @@ class JsonlFile:
 
     Lines are kept in memory until :meth:`flush` writes them with one system call. An
     interrupted run leaves only the ``.tmp`` file, which :meth:`abort` removes, so a reader
-    never sees a half-written ``events.jsonl``.
+    never sees a half-written ``events.jsonl``. ``pending`` holds the queued lines *with*
+    their newline (a writer on the hot path builds it into the line it appends).
     """
 
     __slots__ = ("_fh", "path", "pending", "tmp_path")
@@ -48,23 +58,24 @@ class JsonlFile:
         self.tmp_path = path.with_name(path.name + ".tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[bytes] | None = open(self.tmp_path, "wb", buffering=0)  # noqa: SIM115
-        #: lines (without their newline) queued for the next :meth:`flush`
+        #: lines, each ending in its newline, queued for the next :meth:`flush`
         self.pending: list[bytes] = []
 
     def write_line(self, line: bytes | str) -> None:
         """Queue one line (without its newline) for the next :meth:`flush`."""
         if self._fh is None:
             raise ValueError(f"{self.path} is already closed")
-        self.pending.append(line.encode() if isinstance(line, str) else line)
+        self.pending.append((line.encode() if isinstance(line, str) else line) + b"\n")
 
     def flush(self) -> None:
         if self.pending and self._fh is not None:
-            data = b"\n".join(self.pending) + b"\n"
+            data = _join(self.pending)
             self.pending.clear()
-            view = memoryview(data)
-            while view:
-                written = self._fh.write(view)
-                view = view[written or 0 :]
+            written = self._fh.write(data) or 0
+            if written < len(data):  # a short write (a signal, a full disk): write the rest
+                view = memoryview(data)[written:]
+                while view:
+                    view = view[self._fh.write(view) or 0 :]
 
     def accepts_writes(self) -> bool:
         """True while the file is open for writing and a flush succeeds."""
@@ -136,8 +147,9 @@ class AuditLog:
         self.count = 0
         self._head = _GENESIS
         self._key = key
-        self._rid = run_id_member(run_id) + b","
-        # the files' queues, appended to directly on the hot path (one list append per line)
+        self._rid = b"," + run_id_member(run_id)
+        # the files' queues, appended to directly on the hot path (one list append per line, each
+        # line with its newline); without an audit file its lines are kept in ``_lines``
         self._events: list[bytes] | None = None if events_file is None else events_file.pending
         self._audit: list[bytes] | None = audit_file.pending if audit_file is not None else []
         self._last_seq = 0
@@ -157,22 +169,23 @@ class AuditLog:
         if ts_ms != self._ts_ms:  # events of one step share their time: format it once
             self._ts_ms = ts_ms
             self._ts = repr(ts_ms / 1000).encode()
-        # {"kind":..,"payload":..,"run_id":..,"seq":..,"ts":..}: sorted keys, built from parts so
-        # the chained form (the line without its run id) needs no second encoding.
-        pre = _HEADS[type(event)] + _ENCODE(event) + b","
-        post = b'"seq":%d,"ts":%b}' % (seq, self._ts)
+        # The event's line is {"kind":..,"payload":..,"run_id":..,"seq":..,"ts":..} (sorted keys),
+        # put together from its parts, so the chained form (the line without its run id) needs
+        # no second encoding: <kind head><payload>[,"run_id":..]<tail>.
+        kind = _HEADS[type(event)]
+        payload = _ENCODE(event)
+        tail = b',"seq":%d,"ts":%b}' % (seq, self._ts)
         head = self._head
-        self._head = _sha256(b'{"event":' + pre + post + b',"prev_sha256":"' + head + b'"}').hexdigest().encode()
-        event_line = pre + self._rid + post
-        if self._key is None:
-            audit_line = b'{"event":' + event_line + b',"prev_sha256":"' + head + b'"}'
-        else:
-            unkeyed = b'{"event":' + event_line + b',"prev_sha256":"' + head + b'"}'
-            mac = audit_mac(self._key, unkeyed).encode()
-            audit_line = b'{"event":' + event_line + b',"hmac_sha256":"' + mac + b'","prev_sha256":"' + head + b'"}'
-        self.count += 1
+        self._head = _sha256(_join((_EVENT, kind, payload, tail, _PREV, head, _END))).hexdigest().encode()
         if self._events is not None:
-            self._events.append(event_line)
+            self._events.append(_join((kind, payload, self._rid, tail, b"\n")))
+        if self._key is None:
+            audit_line = _join((_EVENT, kind, payload, self._rid, tail, _PREV, head, _END_LINE))
+        else:
+            event_line = _join((kind, payload, self._rid, tail))
+            mac = audit_mac(self._key, _join((_EVENT, event_line, _PREV, head, _END))).encode()
+            audit_line = _join((_EVENT, event_line, b',"hmac_sha256":"', mac, b'"', _PREV, head, _END_LINE))
+        self.count += 1
         if self._audit is not None:
             self._audit.append(audit_line)
 
@@ -200,7 +213,7 @@ class AuditLog:
         """The audit lines kept in memory (only when not streaming to a file)."""
         if self._lines is None:
             raise RuntimeError("this audit log streams to a file; read that file instead")
-        return (line.decode() for line in self._lines)
+        return (line[:-1].decode() for line in self._lines)  # without the newline
 
     def export_jsonl(self, path: Path) -> None:
         out = JsonlFile(path)

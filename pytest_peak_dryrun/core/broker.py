@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .clock import SimClock
 from .errors import InvalidOrderError, OrderRejectedError, UnknownOrderError
 from .model import Fill, Money, Order, OrderRequest
-from .orders import OrderRecord, OrderState, OrderType, Side
+from .orders import LEGAL_TRANSITIONS, OPEN_STATES, IllegalTransitionError, OrderState, OrderType, Side
 from .vocab import BrokerOp
 
 __all__ = [
@@ -143,14 +143,62 @@ _FILL_SLICE: Final = 1
 _EXPIRE: Final = 2
 _CANCEL_DONE: Final = 3
 
+# Read on every order, so bound once here: an enum member read off its class (OrderState.NEW)
+# goes through EnumType's __getattr__ hook (~0.1 µs each).
+_MARKET, _LIMIT = OrderType.MARKET, OrderType.LIMIT
+_BUY, _SELL = Side.BUY, Side.SELL
+_NEW, _ACKED, _PARTIAL, _FILLED = OrderState.NEW, OrderState.ACK, OrderState.PARTIAL, OrderState.FILLED
+_PENDING_CANCEL, _CANCELED = OrderState.PENDING_CANCEL, OrderState.CANCELED
+_ZERO: Final = Decimal(0)
+
 
 class _VenueOrder:
-    __slots__ = ("rec", "slices_left", "terminal_step")
+    """One order as the venue works it: the request, where it stands, and its fill schedule.
 
-    def __init__(self, rec: OrderRecord) -> None:
-        self.rec = rec
+    The venue's own record, not an :class:`~.orders.OrderRecord`: it needs no fill ids, cash
+    or notional, and the venue builds one per order. It moves through the same transition
+    table (:data:`~.orders.LEGAL_TRANSITIONS`) as every other layer.
+    """
+
+    __slots__ = (
+        "broker_order_id",
+        "created_step",
+        "filled_qty",
+        "instrument",
+        "last_exec_seq",
+        "limit_price",
+        "order_id",
+        "order_type",
+        "qty",
+        "side",
+        "slices_left",
+        "state",
+        "terminal_step",
+        "tif_steps",
+        "updated_step",
+    )
+
+    def __init__(self, request: OrderRequest, order_id: str, broker_order_id: str, step: int) -> None:
+        self.order_id = order_id
+        self.broker_order_id = broker_order_id
+        self.instrument = request.instrument
+        self.side = request.side
+        self.order_type = request.order_type
+        self.qty = request.qty
+        self.limit_price = request.limit_price
+        self.tif_steps = request.tif_steps
+        self.created_step = step
+        self.updated_step = step
+        self.state = _NEW
+        self.filled_qty = _ZERO
+        self.last_exec_seq = 0
         self.slices_left = 0
         self.terminal_step = -1
+
+    def move_to(self, to_state: OrderState) -> None:
+        if to_state not in LEGAL_TRANSITIONS[self.state]:  # check_transition, without its call (hot path)
+            raise IllegalTransitionError(self.order_id, self.state, to_state)
+        self.state = to_state
 
 
 class MockBroker:
@@ -180,11 +228,25 @@ class MockBroker:
         self._fills: deque[Fill] = deque()
         self._fill_steps: deque[int] = deque()
         self._fills_base = 0
+        # Read once per order or per step: the (frozen) config's values, looked up once.
+        behaviour = self.config
+        self._ack_latency = behaviour.ack_latency_steps
+        self._max_order_qty = behaviour.max_order_qty
+        self._price_path = behaviour.fill_model is FillModel.PRICE_PATH
+        model = behaviour.fill_model
+        #: slices per order: the partial model's, one under the others, none under "never"
+        self._slices = 0 if model is FillModel.NEVER else behaviour.partial_slices if model is FillModel.PARTIAL else 1
 
     # -- the Broker protocol ------------------------------------------------------------
+    #
+    # Each call first lets the venue catch up (:meth:`_catch_up`). The test in front of it is
+    # the same one ``_catch_up`` starts with, done inline: most calls find the step replayed
+    # and nothing due in it, and then skipping the call is what makes them cheap.
 
     def place_order(self, request: OrderRequest, *, idempotency_key: str) -> str:
-        self._catch_up()
+        now = self.clock.step
+        if now != self._processed_step or now in self._due:
+            self._catch_up()
         existing = self._by_key.get(idempotency_key)
         if existing is not None:
             return existing  # idempotent: same id, no second side effect
@@ -207,20 +269,31 @@ class MockBroker:
         self._cancel(broker_order_id, race=True)
 
     def query_order(self, broker_order_id: str) -> Order:
-        self._catch_up()
-        return self._document(self._get(broker_order_id))
+        now = self.clock.step
+        if now != self._processed_step or now in self._due:
+            self._catch_up()
+        venue = self._orders.get(broker_order_id)
+        if venue is None:
+            raise UnknownOrderError(f"unknown broker order id {broker_order_id!r}")
+        return self._document(venue)
 
     def list_open_orders(self) -> list[Order]:
         self._catch_up()
         return [self._document(self._orders[boid]) for boid in self._open]
 
     def iter_fills(self, cursor: int) -> tuple[int, list[Fill]]:
-        self._catch_up()
-        start = max(cursor, self._fills_base) - self._fills_base
-        end = self._fills_base + len(self._fills)
-        if start >= len(self._fills):
-            return max(cursor, end), []
-        return end, [self._fills[i] for i in range(start, len(self._fills))]
+        now = self.clock.step
+        if now != self._processed_step or now in self._due:
+            self._catch_up()
+        fills = self._fills
+        end = self._fills_base + len(fills)
+        if cursor >= end:
+            return cursor, []
+        if cursor <= self._fills_base:
+            return end, list(fills)
+        # The new fills are the last ``end - cursor``: read from the right end of the deque
+        # (indexing a deque is cheap near its ends, and map/range run without a Python frame).
+        return end, list(map(fills.__getitem__, range(cursor - end, 0)))
 
     # -- driving the venue without our orchestrator ------------------------------------
 
@@ -254,7 +327,7 @@ class MockBroker:
     def _validate(self, request: OrderRequest, key: str) -> None:
         if request.qty <= 0:
             raise InvalidOrderError(f"place {key}: quantity must be positive, got {request.qty}")
-        if request.order_type is OrderType.LIMIT:
+        if request.order_type is _LIMIT:
             if request.limit_price is None:
                 raise InvalidOrderError(f"place {key}: a LIMIT order needs a limit_price")
             if request.limit_price <= 0:
@@ -263,7 +336,7 @@ class MockBroker:
             raise OrderRejectedError(
                 f"place {key}: unknown instrument {request.instrument!r}", reason="unknown_instrument"
             )
-        limit = self.config.max_order_qty
+        limit = self._max_order_qty
         if limit is not None and request.qty > limit:
             raise OrderRejectedError(
                 f"place {key}: quantity {request.qty} above venue limit {limit}", reason="too_large"
@@ -272,42 +345,29 @@ class MockBroker:
     def _cancel(self, broker_order_id: str, *, race: bool) -> None:
         self._catch_up()
         venue = self._get(broker_order_id)
-        rec = venue.rec
-        if rec.state is OrderState.PENDING_CANCEL or rec.state is OrderState.CANCELED:
+        if venue.state is _PENDING_CANCEL or venue.state is _CANCELED:
             # A repeated cancel request is harmless, also once the first one has completed:
             # that is the retry after a cancel that timed out after the venue took it.
             return
-        if not rec.is_open:
+        if venue.state not in OPEN_STATES:
             raise OrderRejectedError(
-                f"cancel {broker_order_id}: too late, order is {rec.state.value}", reason="too_late"
+                f"cancel {broker_order_id}: too late, order is {venue.state.value}", reason="too_late"
             )
-        rec.move_to(OrderState.PENDING_CANCEL)
+        venue.move_to(_PENDING_CANCEL)
         if race:
             # A fill for everything left arrives after the cancel request: the fill wins.
-            self._fill(venue, rec.leaves_qty, self._race_price(rec))
+            self._fill(venue, venue.qty - venue.filled_qty, self._race_price(venue))
         else:
             self._at(self.clock.step + self.config.cancel_latency_steps, _CANCEL_DONE, broker_order_id)
 
     def _accept(self, request: OrderRequest, key: str) -> str:
         self._next_id += 1
-        boid = f"MB-{self._next_id:08d}"
+        boid = "MB-%08d" % self._next_id  # noqa: UP031 - %-format: cheaper than an f-string with a format spec
         step = self.clock.step
-        rec = OrderRecord(
-            order_id=key,
-            instrument=request.instrument,
-            side=request.side,
-            order_type=request.order_type,
-            qty=request.qty,
-            limit_price=request.limit_price,
-            tif_steps=request.tif_steps,
-            created_step=step,
-            broker_order_id=boid,
-            updated_step=step,
-        )
-        self._orders[boid] = _VenueOrder(rec)
+        self._orders[boid] = _VenueOrder(request, key, boid, step)
         self._by_key[key] = boid
         self._open[boid] = None
-        self._at(step + self.config.ack_latency_steps, _ACK, boid)
+        self._at(step + self._ack_latency, _ACK, boid)
         return boid
 
     def _get(self, boid: str) -> _VenueOrder:
@@ -316,19 +376,19 @@ class MockBroker:
             raise UnknownOrderError(f"unknown broker order id {boid!r}")
         return venue
 
-    def _document(self, venue: _VenueOrder) -> Order:
-        rec = venue.rec
+    @staticmethod
+    def _document(venue: _VenueOrder) -> Order:
         return Order(
-            order_id=rec.order_id,
-            broker_order_id=rec.broker_order_id,
-            instrument=rec.instrument,
-            side=rec.side,
-            order_type=rec.order_type,
-            qty=rec.qty,
-            limit_price=rec.limit_price,
-            filled_qty=rec.filled_qty,
-            state=rec.state,
-            created_step=rec.created_step,
+            order_id=venue.order_id,
+            broker_order_id=venue.broker_order_id,
+            instrument=venue.instrument,
+            side=venue.side,
+            order_type=venue.order_type,
+            qty=venue.qty,
+            limit_price=venue.limit_price,
+            filled_qty=venue.filled_qty,
+            state=venue.state,
+            created_step=venue.created_step,
         )
 
     def _at(self, step: int, action: int, boid: str) -> None:
@@ -347,7 +407,7 @@ class MockBroker:
         advanced = now > self._processed_step
         for step in range(self._processed_step, now + 1):
             self._step = step
-            if step > self._price_step and self.config.fill_model is FillModel.PRICE_PATH:
+            if step > self._price_step and self._price_path:
                 self._price_step = step
                 self._move_prices()
             due = self._due.pop(step, None)
@@ -363,102 +423,87 @@ class MockBroker:
         venue = self._orders.get(boid)
         if venue is None:
             return
-        rec = venue.rec
-        if action == _ACK:
-            if rec.state is OrderState.NEW:
-                rec.move_to(OrderState.ACK)
-                rec.updated_step = step
-                if rec.tif_steps is not None:
-                    self._at(step + rec.tif_steps, _EXPIRE, boid)
-                self._start_filling(venue, step)
-        elif action == _FILL_SLICE:
-            if rec.is_open and venue.slices_left > 0:
-                price = self._market_price(rec)
+        if action == _FILL_SLICE:
+            if venue.state in OPEN_STATES and venue.slices_left > 0:
+                # A market order trades at the market (the first case of _market_price, inline).
+                price = self._prices[venue.instrument] if venue.order_type is _MARKET else self._market_price(venue)
                 if price is None:
                     # Not marketable: what is left waits on the book until the market reaches it.
                     self._resting[boid] = None
                 else:
                     self._fill_slice(venue, price)
+        elif action == _ACK:
+            if venue.state is _NEW:
+                venue.move_to(_ACKED)
+                venue.updated_step = step
+                if venue.tif_steps is not None:
+                    self._at(step + venue.tif_steps, _EXPIRE, boid)
+                if self._slices:  # every fill model but "never": the first slice is due now
+                    venue.slices_left = self._slices
+                    self._run(_FILL_SLICE, boid, step)
         elif action == _EXPIRE:
-            if rec.state in (OrderState.ACK, OrderState.PARTIAL, OrderState.PENDING_CANCEL):
+            if venue.state in (_ACKED, _PARTIAL, _PENDING_CANCEL):
                 self._finish(venue, OrderState.EXPIRED)
-        elif action == _CANCEL_DONE and rec.state is OrderState.PENDING_CANCEL:
-            self._finish(venue, OrderState.CANCELED)
-
-    def _start_filling(self, venue: _VenueOrder, step: int) -> None:
-        model = self.config.fill_model
-        if model is FillModel.NEVER:
-            return
-        venue.slices_left = self.config.partial_slices if model is FillModel.PARTIAL else 1
-        self._run(_FILL_SLICE, venue.rec.broker_order_id or "", step)
+        elif action == _CANCEL_DONE and venue.state is _PENDING_CANCEL:
+            self._finish(venue, _CANCELED)
 
     def _fill_slice(self, venue: _VenueOrder, price: Decimal) -> None:
         """Fill the next slice at ``price``; the slice after it falls due one step later."""
-        rec = venue.rec
         venue.slices_left -= 1
-        qty = rec.leaves_qty if venue.slices_left == 0 else self._slice_qty(rec)
-        self._fill(venue, qty, price)
-        if venue.slices_left > 0:
-            self._at(self._step + 1, _FILL_SLICE, rec.broker_order_id or "")
+        if venue.slices_left == 0:
+            self._fill(venue, venue.qty - venue.filled_qty, price)
+        else:
+            self._fill(venue, self._slice_qty(venue), price)
+            self._at(self._step + 1, _FILL_SLICE, venue.broker_order_id)
 
-    def _slice_qty(self, rec: OrderRecord) -> Decimal:
-        slice_qty = (rec.qty / self.config.partial_slices).quantize(self.config.tick_size)
-        if slice_qty <= 0 or slice_qty >= rec.leaves_qty:
-            return rec.leaves_qty
+    def _slice_qty(self, venue: _VenueOrder) -> Decimal:
+        leaves = venue.qty - venue.filled_qty
+        slice_qty = (venue.qty / self.config.partial_slices).quantize(self.config.tick_size)
+        if slice_qty <= 0 or slice_qty >= leaves:
+            return leaves
         return slice_qty
 
-    def _market_price(self, rec: OrderRecord) -> Decimal | None:
-        """The price ``rec`` trades at now, or None while it is not marketable.
+    def _market_price(self, venue: _VenueOrder) -> Decimal | None:
+        """The price ``venue`` trades at now, or None while it is not marketable.
 
         A market order takes the market price; a limit order too, as long as that price is
         at or better than its limit (BUY: at or below, SELL: at or above), so a marketable
         limit order gets the market's price and never a worse one than its limit.
         """
-        price = self._prices[rec.instrument]
-        limit = rec.limit_price
-        if rec.order_type is not OrderType.LIMIT or limit is None:
+        price = self._prices[venue.instrument]
+        limit = venue.limit_price
+        if venue.order_type is _MARKET or limit is None:
             return price
-        if (rec.side is Side.BUY and price <= limit) or (rec.side is Side.SELL and price >= limit):
+        if (venue.side is _BUY and price <= limit) or (venue.side is _SELL and price >= limit):
             return price
         return None
 
-    def _race_price(self, rec: OrderRecord) -> Decimal:
+    def _race_price(self, venue: _VenueOrder) -> Decimal:
         """The price of the fill that wins a cancel race: the market's while the order is
         marketable, else its limit (the market reached the resting order just then)."""
-        price = self._market_price(rec)
-        return rec.limit_price if price is None and rec.limit_price is not None else self._prices[rec.instrument]
+        price = self._market_price(venue)
+        return venue.limit_price if price is None and venue.limit_price is not None else self._prices[venue.instrument]
 
     def _fill(self, venue: _VenueOrder, qty: Decimal, price: Decimal) -> None:
-        rec = venue.rec
-        if qty <= 0 or not rec.is_open:
+        if qty <= 0 or venue.state not in OPEN_STATES:
             return
-        rec.filled_qty += qty
-        rec.filled_notional += qty * price
-        rec.last_exec_seq += 1
-        boid = rec.broker_order_id or ""
-        if rec.filled_qty >= rec.qty:
-            self._finish(venue, OrderState.FILLED)
-        elif rec.state is OrderState.ACK:
-            rec.move_to(OrderState.PARTIAL)
-        fill = Fill(
-            fill_id=f"{boid}-F{rec.last_exec_seq}",
-            broker_order_id=boid,
-            qty=qty,
-            price=price,
-            exec_seq=rec.last_exec_seq,
-            step=self._step,
+        venue.filled_qty += qty
+        seq = venue.last_exec_seq = venue.last_exec_seq + 1
+        boid = venue.broker_order_id
+        if venue.filled_qty >= venue.qty:
+            self._finish(venue, _FILLED)
+        elif venue.state is _ACKED:
+            venue.move_to(_PARTIAL)
+        step = self._step
+        self._fills.append(
+            Fill(fill_id=f"{boid}-F{seq}", broker_order_id=boid, qty=qty, price=price, exec_seq=seq, step=step)
         )
-        self._append_fill(fill)
-
-    def _append_fill(self, fill: Fill) -> None:
-        self._fills.append(fill)
-        self._fill_steps.append(self._step)
+        self._fill_steps.append(step)
 
     def _finish(self, venue: _VenueOrder, state: OrderState) -> None:
-        rec = venue.rec
-        rec.move_to(state)
-        rec.updated_step = self._step
-        boid = rec.broker_order_id or ""
+        venue.move_to(state)
+        venue.updated_step = self._step
+        boid = venue.broker_order_id
         self._open.pop(boid, None)
         self._resting.pop(boid, None)
         venue.terminal_step = self._step
@@ -481,23 +526,24 @@ class MockBroker:
         at its own price, not at the far side of a gap, a price it never quoted.
         """
         venue = self._orders[boid]
-        rec = venue.rec
-        if rec.limit_price is not None and self._market_price(rec) is not None:
+        if venue.limit_price is not None and self._market_price(venue) is not None:
             del self._resting[boid]
-            self._fill_slice(venue, rec.limit_price)
+            self._fill_slice(venue, venue.limit_price)
 
     def _forget(self, now: int) -> None:
         """Drop what a real venue would have archived: bounded memory for long runs."""
         horizon = now - self.config.retention_steps
-        while self._terminal:
-            venue = self._orders.get(self._terminal[0])
+        terminal = self._terminal
+        while terminal:
+            venue = self._orders.get(terminal[0])
             if venue is not None and venue.terminal_step > horizon:
                 break
-            boid = self._terminal.popleft()
+            boid = terminal.popleft()
             if venue is not None:
                 del self._orders[boid]
-                self._by_key.pop(venue.rec.order_id, None)
-        while self._fill_steps and self._fill_steps[0] <= horizon:
-            self._fill_steps.popleft()
+                self._by_key.pop(venue.order_id, None)
+        fill_steps = self._fill_steps
+        while fill_steps and fill_steps[0] <= horizon:
+            fill_steps.popleft()
             self._fills.popleft()
             self._fills_base += 1

@@ -28,10 +28,12 @@ class SimClock:
 
     ``step`` counts the bounded loop's iterations (0 before the first step). ``now_ms`` is
     ``epoch_ms + step * step_ms`` plus any backoff spent inside the current step, and never
-    goes backwards.
+    goes backwards. Both are plain attributes to read (the event stream reads ``now_ms`` for
+    every event, and a property would cost a Python call each time); the clock moves only
+    through :meth:`advance_step` and :meth:`advance_ms`.
     """
 
-    __slots__ = ("_now_ms", "epoch_ms", "step", "step_ms")
+    __slots__ = ("epoch_ms", "now_ms", "step", "step_ms")
 
     def __init__(self, *, epoch_ms: int = DEFAULT_EPOCH_MS, step_ms: int = DEFAULT_STEP_MS) -> None:
         if step_ms <= 0:
@@ -39,31 +41,27 @@ class SimClock:
         self.epoch_ms = epoch_ms
         self.step_ms = step_ms
         self.step = 0
-        self._now_ms = epoch_ms
-
-    @property
-    def now_ms(self) -> int:
-        """Milliseconds since the Unix epoch on the simulated timeline."""
-        return self._now_ms
+        #: milliseconds since the Unix epoch on the simulated timeline (read it; do not set it)
+        self.now_ms = epoch_ms
 
     def now(self) -> float:
         """Seconds since the Unix epoch on the simulated timeline (what gauges report)."""
-        return self._now_ms / 1000
+        return self.now_ms / 1000
 
     def advance_step(self) -> int:
         """Move to the next step and return its number."""
         self.step += 1
-        self._now_ms = max(self._now_ms, self.epoch_ms + self.step * self.step_ms)
+        self.now_ms = max(self.now_ms, self.epoch_ms + self.step * self.step_ms)
         return self.step
 
     def advance_ms(self, ms: int) -> None:
         """Spend ``ms`` milliseconds inside the current step (a retry backoff, never a sleep)."""
         if ms < 0:
             raise ValueError(f"cannot move the clock backwards by {ms} ms")
-        self._now_ms += ms
+        self.now_ms += ms
 
     def __repr__(self) -> str:
-        return f"SimClock(step={self.step}, now_ms={self._now_ms})"
+        return f"SimClock(step={self.step}, now_ms={self.now_ms})"
 
 
 def run_clock(broker: object, clock: SimClock | None = None) -> SimClock:

@@ -85,6 +85,36 @@ def lookup_key(
     return key
 
 
+class _Counter:
+    """One counter source (a :class:`~.events.Count`), counted inline for every event of its kind.
+
+    The events are tallied by their raw field values (``getter(event)``: an enum member, or
+    a tuple of them), which a dict finds by identity, several times faster than the text
+    keys of the series; the tallies are added to the series when the metrics are read
+    (:meth:`MetricsCollector._settle`).
+    """
+
+    __slots__ = ("getter", "series", "single", "spec", "tally")
+
+    def __init__(self, spec: MetricSpec, series: dict[tuple[str, ...], float], fields: tuple[str, ...]) -> None:
+        self.spec = spec
+        self.series = series
+        self.getter: Callable[[Event], Any] = operator.attrgetter(*fields)
+        self.single = len(fields) == 1  # then getter returns the value itself, not a tuple
+        self.tally: dict[Any, int] = {}
+
+    def labels(self, values: Any) -> tuple[str, ...]:
+        """The series key (label values as text) of one tally key."""
+        return tuple(map(_plain, (values,) if self.single else values))
+
+    def settle(self) -> None:
+        series = self.series
+        for values, n in self.tally.items():
+            key = self.labels(values)
+            series[key] = series.get(key, 0) + n
+        self.tally.clear()
+
+
 class MetricsCollector:
     """Counters and gauges of one run, fed by the event stream (a tap: ``collector(seq, ts_ms, event)``)."""
 
@@ -99,9 +129,14 @@ class MetricsCollector:
             self._allowed[name] = frozenset(values)
         self._specs: dict[str, MetricSpec] = {}
         self._series: dict[str, dict[tuple[str, ...], float]] = {}
-        #: per event type, the updates its events make (built from the specs' sources)
-        self._updates: dict[type[Event], tuple[_Update, ...]] = {}
-        self._every: tuple[_Update, ...] = ()
+        # Built from the specs' sources: per event type, the counters its events feed (counted
+        # inline by __call__, the common case) and any other updates they make (gauges).
+        self._plans: dict[type[Event], tuple[tuple[_Counter, ...], tuple[_Update, ...]]] = {}
+        # Gauges of the time of the latest event of any kind (LastTime() without a kind): the
+        # stream tap only notes the time, and the series are set from it when read. A time
+        # noted (not None) also means the counters hold tallies not yet in their series.
+        self._every: list[dict[tuple[str, ...], float]] = []
+        self._last_ms: int | None = None
         for spec in METRIC_SPECS:
             self.register(spec)
 
@@ -117,6 +152,7 @@ class MetricsCollector:
             )
         if spec.name in self._specs:
             raise LabelPolicyError(f"metric {spec.name} is already registered")
+        self._settle()  # the time noted so far belongs to the metrics registered so far
         self._specs[spec.name] = spec
         series: dict[tuple[str, ...], float] = {}
         self._series[spec.name] = series
@@ -127,20 +163,10 @@ class MetricsCollector:
         """Turn one declared source of ``spec`` into the update its events make."""
         update: _Update
         if isinstance(source, Count):
-            getter = operator.attrgetter(*source.fields)
-            single = len(source.fields) == 1
-
-            def update(event: Event, ts_ms: int) -> None:
-                values = getter(event)
-                key = (values,) if single else values
-                current = series.get(key)
-                if current is None:
-                    key = tuple(map(_plain, key))
-                    self._check(spec, key)
-                    current = 0
-                series[key] = current + 1
-
-        elif isinstance(source, StateOf):
+            counters, updates = self._plans.get(source.kind, ((), ()))
+            self._plans[source.kind] = ((*counters, _Counter(spec, series, source.fields)), updates)
+            return
+        if isinstance(source, StateOf):
             field = operator.attrgetter(source.field)
             for value in sorted(self._allowed[spec.labels[0]]):
                 series[(value,)] = 1.0 if value == source.initial else 0.0
@@ -151,22 +177,35 @@ class MetricsCollector:
                 for key in series:
                     series[key] = 1.0 if key[0] == state else 0.0
 
+            kind = source.kind
         elif isinstance(source, LastTime):
+            if source.kind is None:
+                self._every.append(series)
+                return
             when = None if source.when is None else operator.attrgetter(source.when)
 
             def update(event: Event, ts_ms: int) -> None:
                 if when is None or when(event):
                     series[()] = ts_ms / 1000
 
-            if source.kind is None:
-                self._every = (*self._every, update)
-                return
             kind = source.kind
         else:  # pragma: no cover - the table only declares the three
             raise TypeError(f"metric {spec.name}: unknown source {source!r}")
-        if not isinstance(source, LastTime):
-            kind = source.kind
-        self._updates[kind] = (*self._updates.get(kind, ()), update)
+        counters, updates = self._plans.get(kind, ((), ()))
+        self._plans[kind] = (counters, (*updates, update))
+
+    def _settle(self) -> None:
+        """Bring every series up to date with the events seen (before any read or write of one):
+        the counters' tallies are added, the latest-event-time gauges set."""
+        if self._last_ms is not None:
+            seconds = self._last_ms / 1000
+            self._last_ms = None
+            for series in self._every:
+                series[()] = seconds
+            for counters, _ in self._plans.values():
+                for counter in counters:
+                    if counter.tally:
+                        counter.settle()
 
     def _check(self, spec: MetricSpec, values: tuple[str, ...]) -> None:
         if len(values) != len(spec.labels):
@@ -179,6 +218,7 @@ class MetricsCollector:
                 )
 
     def inc(self, name: str, labels: tuple[str, ...] = (), amount: float = 1) -> None:
+        self._settle()
         series = self._series[name]
         current = series.get(labels)
         if current is None:
@@ -187,6 +227,7 @@ class MetricsCollector:
         series[labels] = current + amount
 
     def set(self, name: str, value: float, labels: tuple[str, ...] = ()) -> None:
+        self._settle()
         series = self._series[name]
         if labels not in series:
             self._check(self._specs[name], labels)
@@ -194,6 +235,7 @@ class MetricsCollector:
 
     def _spec(self, name: str) -> MetricSpec:
         __tracebackhide__ = True
+        self._settle()  # every read of a series starts here
         spec = self._specs.get(name)
         if spec is None:
             raise no_such_metric(name, self._specs)
@@ -225,11 +267,26 @@ class MetricsCollector:
     # -- the event stream ----------------------------------------------------------------
 
     def __call__(self, seq: int, ts_ms: int, event: Event) -> None:
-        """The stream tap: apply the updates the event table declares for this event's kind."""
-        for update in self._every:
-            update(event, ts_ms)
-        for update in self._updates.get(type(event), ()):
-            update(event, ts_ms)
+        """The stream tap: apply the updates the event table declares for this event's kind.
+
+        Called for every event, so the common work is done inline: the time is noted and
+        the counters' tallies incremented (both reach the series when they are read); only
+        the rarer gauges run an update function.
+        """
+        self._last_ms = ts_ms
+        plan = self._plans.get(type(event))
+        if plan is not None:
+            counters, updates = plan
+            for counter in counters:
+                values = counter.getter(event)
+                tally = counter.tally
+                try:
+                    tally[values] += 1
+                except KeyError:  # values seen the first time: the label policy decides
+                    self._check(counter.spec, counter.labels(values))
+                    tally[values] = 1
+            for update in updates:
+                update(event, ts_ms)
 
     def on_event(self, record: EventRecord) -> None:
         """The same as a listener of records (``stream.subscribe(collector.on_event)``)."""
@@ -239,6 +296,7 @@ class MetricsCollector:
 
     def families(self) -> list[dict[str, Any]]:
         """Every metric with its samples, in contract order, samples sorted by labels."""
+        self._settle()
         out = []
         for name, spec in self._specs.items():
             series = self._series[name]

@@ -48,7 +48,9 @@ def _coerce(obj: msgspec.Struct, fields: tuple[tuple[str, Any, bool], ...]) -> N
 
     ``fields`` is ``(name, type, optional)``. An enum field takes its value (``"BUY"``), a
     Decimal field a decimal string or an int; anything else is one clear ``TypeError``
-    naming the type, the field and what came. Cheap when everything already has its type.
+    naming the type, the field and what came. Each type's ``__post_init__`` calls it only
+    when one of its fields is not already of its exact type (its one-expression fast path;
+    ``test_model.py`` checks that the fast path and the field table agree).
     """
     for name, kind, optional in fields:
         value = getattr(obj, name)
@@ -125,7 +127,18 @@ class OrderRequest(_Light, frozen=True, kw_only=True, gc=False):
     _PRIVATE: ClassVar[frozenset[str]] = frozenset({"text"})
 
     def __post_init__(self) -> None:
-        _coerce(self, _REQUEST_FIELDS)
+        # The common case in one expression (every field already of its exact type, so
+        # ``_coerce`` would change nothing): a request is built per order on the hot path.
+        if not (
+            type(self.instrument) is str
+            and type(self.side) is Side
+            and type(self.qty) is Decimal
+            and type(self.order_type) is OrderType
+            and (self.limit_price is None or type(self.limit_price) is Decimal)
+            and (self.tif_steps is None or type(self.tif_steps) is int)
+            and (self.text is None or type(self.text) is str)
+        ):
+            _coerce(self, _REQUEST_FIELDS)
         if not 1 <= len(self.instrument) <= 32:
             raise ValueError(f"OrderRequest.instrument: 1 to 32 characters, got {self.instrument!r}")
         if self.tif_steps is not None and self.tif_steps < 1:
@@ -160,7 +173,20 @@ class Order(_Light, frozen=True, kw_only=True, gc=False):
     created_step: int
 
     def __post_init__(self) -> None:
-        _coerce(self, _ORDER_FIELDS)
+        # The common case in one expression, as in OrderRequest (a venue answers every query with one).
+        if not (
+            type(self.order_id) is str
+            and (self.broker_order_id is None or type(self.broker_order_id) is str)
+            and type(self.instrument) is str
+            and type(self.side) is Side
+            and type(self.order_type) is OrderType
+            and type(self.qty) is Decimal
+            and (self.limit_price is None or type(self.limit_price) is Decimal)
+            and type(self.filled_qty) is Decimal
+            and type(self.state) is OrderState
+            and type(self.created_step) is int
+        ):
+            _coerce(self, _ORDER_FIELDS)
 
 
 _ORDER_FIELDS: Final = (
@@ -192,7 +218,16 @@ class Fill(_Light, frozen=True, kw_only=True, gc=False):
     step: int
 
     def __post_init__(self) -> None:
-        _coerce(self, _FILL_FIELDS)
+        # The common case in one expression, as in OrderRequest (one per execution).
+        if not (
+            type(self.fill_id) is str
+            and type(self.broker_order_id) is str
+            and type(self.qty) is Decimal
+            and type(self.price) is Decimal
+            and type(self.exec_seq) is int
+            and type(self.step) is int
+        ):
+            _coerce(self, _FILL_FIELDS)
 
 
 _FILL_FIELDS: Final = (

@@ -6,7 +6,8 @@ bounded number of steps and lands in ``STOPPED`` (or ``ERROR_REQUIRES_OPERATOR``
 no other loop: nothing polls or watches forever.
 
 Every broker is talked to through one :class:`~pytest_peak_dryrun.core.faults.FaultInjector`
-carrying the scenario's faults (the one fault mechanism, whatever the broker), and follows
+carrying the scenario's faults (the one fault mechanism, whatever the broker; one without
+faults forwards every call unchanged, so the run calls its ``target``, the broker), and follows
 the run's clock: the preflight checks ``.clock``, and ``on_step(step)`` is called each time
 the step advances, in the run and in stop's wind-down.
 """
@@ -16,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from enum import Enum
-from functools import partial
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -25,7 +25,7 @@ from .book import OrderBook
 from .boundary import check_broker, signature_problems, unwrap_broker
 from .broker import Broker, BrokerOp, MockBroker
 from .clock import SimClock, check_broker_clock
-from .errors import BrokerError, PermanentBrokerError, RetryReason, UnknownOrderError
+from .errors import BrokerError, PermanentBrokerError, RetryableBrokerError, RetryReason, UnknownOrderError
 from .events import (
     FillDuplicateIgnoredEvent,
     FillEvent,
@@ -39,11 +39,11 @@ from .events import (
     money,
 )
 from .faults import FaultInjector
-from .model import Fill, Order
-from .orders import IllegalTransitionError, OrderRecord, OrderState, Side
+from .model import Fill, Order, OrderRequest
+from .orders import OPEN_STATES, IllegalTransitionError, OrderRecord, OrderState, Side
 from .rails import SafetyRails
 from .reconcile import MismatchKind, Reconciler
-from .retry import RetryExhaustedError
+from .retry import RetryExhaustedError, RetryListener
 from .scenario import SYMBOL_RE, PlannedCancel, PlannedOrder, Scenario
 from .stream import EventStream
 from .vocab import Outcome, SessionState
@@ -68,6 +68,22 @@ SESSION_TRANSITIONS: Final[dict[SessionState, frozenset[SessionState]]] = {
     _SS.PREFLIGHT_FAILED: frozenset(),
     _SS.ERROR_REQUIRES_OPERATOR: frozenset(),
 }
+
+
+# Read on every order, so bound once here: an enum member read off its class (OrderState.NEW)
+# goes through EnumType's __getattr__ hook, and ``.value`` is a Python property (~0.1 µs each).
+_PLACE: Final = BrokerOp.PLACE.value
+_CANCEL: Final = BrokerOp.CANCEL.value
+_QUERY: Final = BrokerOp.QUERY.value
+_FILLS: Final = BrokerOp.FILLS.value
+_NEW, _ACK, _PARTIAL, _FILLED = OrderState.NEW, OrderState.ACK, OrderState.PARTIAL, OrderState.FILLED
+_PENDING_CANCEL, _REJECTED = OrderState.PENDING_CANCEL, OrderState.REJECTED
+_ENDED_BY_BROKER: Final = (OrderState.CANCELED, OrderState.EXPIRED)
+_WORKING: Final = (OrderState.ACK, OrderState.PARTIAL)
+_BUY: Final = Side.BUY
+_OK: Final = Outcome.OK
+_ACTIVE: Final = SessionState.DRYRUN_ACTIVE
+_T = TypeVar("_T")
 
 
 class IllegalSessionTransitionError(RuntimeError):
@@ -138,6 +154,9 @@ class Orchestrator:
                 emit=self.emit,
                 seed=scenario.seed,
             )
+        # What the run calls: the injector, or the broker under it when the injector has nothing
+        # to inject (it would forward every call unchanged; see FaultInjector.target).
+        self._venue = self.injector.target
         on_step = getattr(self.injector.wrapped, "on_step", None)
         self._on_step = self.injector.on_step if callable(on_step) else None
         self.book = OrderBook(
@@ -253,7 +272,7 @@ class Orchestrator:
         elif self.state is not SessionState.DRYRUN_ACTIVE:
             raise IllegalSessionTransitionError(self.state, SessionState.DRYRUN_ACTIVE)
         done = 0
-        while done < n and self.state is SessionState.DRYRUN_ACTIVE:
+        while done < n and self.state is _ACTIVE:
             step = self.clock.advance_step()
             if self._on_step is not None:
                 self._on_step(step)
@@ -261,22 +280,24 @@ class Orchestrator:
             self.stream.flush()  # a step is written whole or not at all
             done += 1
             self.steps_run += 1
-            if self.rails.tripped:
+            if self.rails.trips:  # tripped
                 self._halt()
         return done
 
     def _step(self, step: int) -> None:
-        self.rails.begin_step(step)
+        rails = self.rails
+        rails.begin_step(step)
         if self.scenario.kill_switch_at == step:
-            self.rails.kill(f"kill switch pulled at step {step}")
+            rails.kill(f"kill switch pulled at step {step}")
         # The plan is a lazy generator, one step per call, so a long run holds no plan in memory.
         planned_step = next(self._plan, None)
         places, cancels = (planned_step[1], planned_step[2]) if planned_step else ([], [])
         # Observe before acting: fills the venue produced since the last step are applied
         # before this step's cancels, so only a fill that really races a cancel counts as one.
         self._drain_fills(step)
+        # ``rails.trips`` is what the ``tripped`` property tests, read without its call.
         for planned in places:
-            if self.rails.tripped:
+            if rails.trips:
                 break
             self._place(planned, step)
         for cancel in cancels:
@@ -285,7 +306,7 @@ class Orchestrator:
             else:
                 order_id = self._intent_orders.get(cancel.intent_id)
             rec = self.book.orders.get(order_id) if order_id else None
-            if rec is not None and rec.is_open and not self.rails.tripped:
+            if rec is not None and rec.state in OPEN_STATES and not rails.trips:
                 self._cancel(rec, step)
         self._sync(step)
         if self.reconciler.due(step):
@@ -339,72 +360,67 @@ class Orchestrator:
         self.emit(RetryEvent(op=BrokerOp(op), reason=RetryReason(reason), attempt=attempt, backoff_ms=backoff_ms))
         self.rails.on_retry()
 
+    # Each broker call is made directly, and the retry policy takes over only when it raised a
+    # retryable error (RetryPolicy.retry_after: the same attempts and events as
+    # RetryPolicy.call), so the common call builds no closure and runs no extra frame.
+
+    def _retry(
+        self, op: str, fn: Callable[[], _T], failed: RetryableBrokerError, on_retry: RetryListener | None = None
+    ) -> _T:
+        return self.retry.retry_after(op, fn, failed, clock=self.clock, on_retry=on_retry or self._on_retry)
+
     def _place(self, planned: PlannedOrder, step: int) -> None:
         req = planned.request
         book = self.book
         order_id = book.next_order_id()
         if planned.intent_id is not None:
             self._intent_orders[planned.intent_id] = order_id
-        price = req.limit_price if req.limit_price is not None else self._prices.get(req.instrument, Decimal(0))
-        limits = self.rails.limits
-        # Exposure and reserved cash walk the open orders: only when a rail needs them.
-        exposure = book.exposure(req.instrument) if limits.max_position is not None else Decimal(0)
-        needs_cash = not limits.allow_negative_balance and req.side is Side.BUY
-        if not self.rails.pre_trade(
-            order_id=order_id,
-            side=req.side,
-            qty=req.qty,
-            price=price,
-            open_orders=len(book.open),
-            exposure=exposure,
-            available_cash=book.cash - book.reserved_cash(self._prices) if needs_cash else Decimal(0),
-            instrument=req.instrument,
-            instrument_allowed=req.instrument in self._allowlist,
-        ):
-            return  # blocked before it reached the broker
-        rec = OrderRecord(
-            order_id=order_id,
-            instrument=req.instrument,
-            side=req.side,
-            order_type=req.order_type,
-            qty=req.qty,
-            limit_price=req.limit_price,
-            tif_steps=req.tif_steps,
-            created_step=step,
-            updated_step=step,
-        )
+        rails = self.rails
+        limits = rails.limits
+        allowed = req.instrument in self._allowlist
+        needs_cash = not limits.allow_negative_balance and req.side is _BUY
+        # Without a per-order limit, pre_trade can only refuse an instrument off the allowlist
+        # or a buy the cash does not cover: for any other order the call is skipped.
+        if not allowed or needs_cash or rails.order_limits:
+            price = req.limit_price if req.limit_price is not None else self._prices.get(req.instrument, Decimal(0))
+            # Exposure and reserved cash walk the open orders: only when a rail needs them.
+            exposure = book.exposure(req.instrument) if limits.max_position is not None else Decimal(0)
+            if not rails.pre_trade(
+                order_id=order_id,
+                side=req.side,
+                qty=req.qty,
+                price=price,
+                open_orders=len(book.open),
+                exposure=exposure,
+                available_cash=book.cash - book.reserved_cash(self._prices) if needs_cash else Decimal(0),
+                instrument=req.instrument,
+                instrument_allowed=allowed,
+            ):
+                return  # blocked before it reached the broker
+        rec = OrderRecord.from_request(order_id, req, step)
         book.add(rec)
-        placed = partial(
-            OrderPlaceEvent,
-            order_id=order_id,
-            instrument=req.instrument,
-            side=req.side,
-            order_type=req.order_type,
-            qty=money(req.qty),
-            limit_price=None if req.limit_price is None else money(req.limit_price),
-        )
+        venue = self._venue
         try:
-            boid = self.retry.call(
-                BrokerOp.PLACE.value,
-                lambda: self.injector.place_order(req, idempotency_key=order_id),
-                clock=self.clock,
-                on_retry=self._on_retry,
-            )
+            try:
+                boid = venue.place_order(req, idempotency_key=order_id)
+            except RetryableBrokerError as exc:
+                boid = self._retry(_PLACE, lambda: venue.place_order(req, idempotency_key=order_id), exc)
         except PermanentBrokerError as exc:
-            self.emit(placed(outcome=Outcome.REJECTED, reason=_reason(exc)))
-            self.rails.on_place_result(rejected=True)
-            book.transition(rec, OrderState.REJECTED, step)
+            self._place_failed(rec, req, Outcome.REJECTED, _reason(exc), step)
             return
         except RetryExhaustedError as exc:
             # The broker may hold the order (a timeout after acceptance): the reconciler
             # will report it as unknown_on_broker if so.
-            self.emit(placed(outcome=Outcome.ERROR, reason=exc.reason.value))
-            self.rails.on_place_result(rejected=True)
-            book.transition(rec, OrderState.REJECTED, step)
+            self._place_failed(rec, req, Outcome.ERROR, exc.reason.value, step)
             return
         book.bind(rec, boid)
-        self.emit(placed(outcome=Outcome.OK, broker_order_id=boid))
+        self.emit(_place_event(order_id, req, _OK, None, boid))
         self.rails.on_place_result(rejected=False)
+
+    def _place_failed(self, rec: OrderRecord, req: OrderRequest, outcome: Outcome, reason: str, step: int) -> None:
+        self.emit(_place_event(rec.order_id, req, outcome, reason, None))
+        self.rails.on_place_result(rejected=True)
+        self.book.transition(rec, OrderState.REJECTED, step)
 
     def _cancel(self, rec: OrderRecord, step: int) -> None:
         boid = rec.broker_order_id
@@ -417,13 +433,12 @@ class Orchestrator:
             timed_out = timed_out or reason == RetryReason.TIMEOUT.value
             self._on_retry(op, reason, attempt, backoff_ms)
 
+        venue = self._venue
         try:
-            self.retry.call(
-                BrokerOp.CANCEL.value,
-                lambda: self.injector.cancel_order(boid),
-                clock=self.clock,
-                on_retry=on_retry,
-            )
+            try:
+                venue.cancel_order(boid)
+            except RetryableBrokerError as exc:
+                self._retry(_CANCEL, lambda: venue.cancel_order(boid), exc, on_retry)
         except PermanentBrokerError as exc:
             self.emit(OrderCancelEvent(order_id=rec.order_id, outcome=Outcome.REJECTED, reason=_reason(exc)))
             return
@@ -443,20 +458,19 @@ class Orchestrator:
         boid = rec.broker_order_id
         if boid is None:
             return None
+        venue = self._venue
         try:
-            remote = self.retry.call(
-                BrokerOp.QUERY.value,
-                lambda: self.injector.query_order(boid),
-                clock=self.clock,
-                on_retry=self._on_retry,
-            )
+            try:
+                remote = venue.query_order(boid)
+            except RetryableBrokerError as exc:
+                remote = self._retry(_QUERY, lambda: venue.query_order(boid), exc)
         except UnknownOrderError:
             self.emit(OrderQueryEvent(order_id=rec.order_id, outcome=Outcome.UNKNOWN))
             return None
         except BrokerError as exc:
             self.emit(OrderQueryEvent(order_id=rec.order_id, outcome=Outcome.ERROR, reason=_reason(exc)))
             return None
-        self.emit(OrderQueryEvent(order_id=rec.order_id, outcome=Outcome.OK, state=remote.state))
+        self.emit(OrderQueryEvent(order_id=rec.order_id, outcome=_OK, state=remote.state))
         return remote
 
     def _move(self, rec: OrderRecord, to_state: OrderState, step: int) -> bool:
@@ -469,45 +483,43 @@ class Orchestrator:
 
     # -- syncing with the broker ------------------------------------------------------------
 
-    def _needs_status(self, rec: OrderRecord, step: int) -> bool:
-        state = rec.state
-        if state is OrderState.NEW or state is OrderState.PENDING_CANCEL:
-            return True
-        return rec.tif_steps is not None and step - rec.created_step >= rec.tif_steps
-
     def _sync(self, step: int) -> None:
         """Learn acks, cancels and expiries by query; apply fills from the fill stream."""
-        book = self.book
         answers: list[tuple[OrderRecord, Order]] = []
-        for rec in book.open_orders():
-            if self._needs_status(rec, step):
+        for rec in self.book.open_orders():
+            state = rec.state
+            # Unacknowledged, canceling, or at the end of its time in force: ask the broker.
+            if (
+                state is _NEW
+                or state is _PENDING_CANCEL
+                or (rec.tif_steps is not None and step - rec.created_step >= rec.tif_steps)
+            ):
                 remote = self._query(rec)
                 if remote is None:
                     continue
                 answers.append((rec, remote))
-                if rec.state is OrderState.NEW and remote.state is not OrderState.NEW:
-                    if remote.state is OrderState.REJECTED:
-                        self._move(rec, OrderState.REJECTED, step)
+                if rec.state is _NEW and remote.state is not _NEW:
+                    if remote.state is _REJECTED:
+                        self._move(rec, _REJECTED, step)
                     else:
-                        self._move(rec, OrderState.ACK, step)
+                        self._move(rec, _ACK, step)
         self._drain_fills(step)
         for rec, remote in answers:
-            if not rec.is_open:
+            if rec.state not in OPEN_STATES:
                 continue
             target = remote.state
-            if target in (OrderState.CANCELED, OrderState.EXPIRED):
+            if target in _ENDED_BY_BROKER:
                 self._move(rec, target, step)
-            elif rec.state is OrderState.PENDING_CANCEL and target in (OrderState.ACK, OrderState.PARTIAL):
+            elif rec.state is _PENDING_CANCEL and target in _WORKING:
                 self._move(rec, target, step)  # the broker refused the cancel
 
     def _drain_fills(self, step: int) -> None:
+        venue = self._venue
         try:
-            cursor, fills = self.retry.call(
-                BrokerOp.FILLS.value,
-                lambda: self.injector.iter_fills(self._fill_cursor),
-                clock=self.clock,
-                on_retry=self._on_retry,
-            )
+            try:
+                cursor, fills = venue.iter_fills(self._fill_cursor)
+            except RetryableBrokerError as exc:
+                cursor, fills = self._retry(_FILLS, lambda: venue.iter_fills(self._fill_cursor), exc)
         except BrokerError:
             return  # fills stay on the broker; the next step reads them
         self._fill_cursor = cursor
@@ -516,7 +528,7 @@ class Orchestrator:
 
     def _apply_fill(self, fill: Fill, step: int) -> None:
         book = self.book
-        rec = book.get_by_broker_id(fill.broker_order_id)
+        rec = book.by_broker_id.get(fill.broker_order_id)
         if rec is None:
             self.reconciler.mismatch(
                 MismatchKind.UNKNOWN_FILL,
@@ -537,8 +549,9 @@ class Orchestrator:
                 )
             )
         rec.fill_ids.add(fill.fill_id)
-        rec.last_exec_seq = max(rec.last_exec_seq, fill.exec_seq)
-        if not rec.is_open:
+        if fill.exec_seq > rec.last_exec_seq:
+            rec.last_exec_seq = fill.exec_seq
+        if rec.state not in OPEN_STATES:
             # The state machine cannot take a fill any more: flagged, not applied.
             if rec.filled_qty + fill.qty > rec.qty:
                 self.reconciler.mismatch(
@@ -564,15 +577,32 @@ class Orchestrator:
                 cum_qty=money(rec.filled_qty),
             )
         )
-        if rec.state is OrderState.PENDING_CANCEL and rec.order_id not in self._raced:
+        if rec.state is _PENDING_CANCEL and rec.order_id not in self._raced:
             self._raced.add(rec.order_id)
             self.reconciler.mismatch(
                 MismatchKind.CANCEL_RACE, rec.order_id, f"fill {fill.fill_id} arrived after the cancel request"
             )
         if rec.filled_qty >= rec.qty:
-            self._move(rec, OrderState.FILLED, step)
-        elif rec.state is OrderState.NEW or rec.state is OrderState.ACK:
-            self._move(rec, OrderState.PARTIAL, step)
+            self._move(rec, _FILLED, step)
+        elif rec.state is _NEW or rec.state is _ACK:
+            self._move(rec, _PARTIAL, step)
+
+
+def _place_event(
+    order_id: str, req: OrderRequest, outcome: Outcome, reason: str | None, broker_order_id: str | None
+) -> OrderPlaceEvent:
+    """The ``order_place`` event of ``req`` (``reason`` and ``broker_order_id`` are left out when None)."""
+    return OrderPlaceEvent(
+        order_id=order_id,
+        instrument=req.instrument,
+        side=req.side,
+        order_type=req.order_type,
+        qty=money(req.qty),
+        limit_price=None if req.limit_price is None else money(req.limit_price),
+        outcome=outcome,
+        reason=reason,
+        broker_order_id=broker_order_id,
+    )
 
 
 def _reason(exc: BaseException) -> str:

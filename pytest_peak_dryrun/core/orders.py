@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from .model import OrderRequest
 
 __all__ = [
     "LEGAL_TRANSITIONS",
@@ -66,6 +69,8 @@ LEGAL_TRANSITIONS: Final[dict[OrderState, frozenset[OrderState]]] = {
     _S.EXPIRED: frozenset(),
 }
 
+_ZERO: Final = Decimal(0)
+
 TERMINAL_STATES: Final = frozenset(s for s, targets in LEGAL_TRANSITIONS.items() if not targets)
 OPEN_STATES: Final = frozenset(s for s in OrderState if s not in TERMINAL_STATES)
 
@@ -92,7 +97,7 @@ def check_transition(order_id: str, from_state: OrderState, to_state: OrderState
 
 @dataclass(slots=True, eq=False)
 class OrderRecord:
-    """One order as the local order book (or the mock broker) tracks it.
+    """One order as the local order book tracks it.
 
     A slotted dataclass, not a pydantic model: it lives on the hot path (issue 8) and is
     converted to the :class:`~pytest_peak_dryrun.core.model.Order` document only at the
@@ -115,6 +120,29 @@ class OrderRecord:
     last_exec_seq: int = 0
     fill_ids: set[str] = field(default_factory=set)
 
+    @classmethod
+    def from_request(cls, order_id: str, request: OrderRequest, step: int) -> OrderRecord:
+        """A new order (``NEW``, created at ``step``) for ``request``.
+
+        Built with positional arguments: a Python call binding nine keywords costs more than
+        the rest of building the record, and the orchestrator builds one per order.
+        """
+        return cls(
+            order_id,
+            request.instrument,
+            request.side,
+            request.order_type,
+            request.qty,
+            request.limit_price,
+            request.tif_steps,
+            step,
+            OrderState.NEW,
+            None,
+            _ZERO,
+            _ZERO,
+            step,
+        )
+
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
@@ -126,6 +154,7 @@ class OrderRecord:
     def move_to(self, to_state: OrderState) -> OrderState:
         """Apply a legal transition and return the state it left."""
         from_state = self.state
-        check_transition(self.order_id, from_state, to_state)
+        if to_state not in LEGAL_TRANSITIONS[from_state]:  # check_transition, without its call (hot path)
+            raise IllegalTransitionError(self.order_id, from_state, to_state)
         self.state = to_state
         return from_state

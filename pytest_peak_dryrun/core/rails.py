@@ -53,6 +53,13 @@ class SafetyRails:
 
     def __init__(self, limits: RailLimits, *, emit: EmitFn) -> None:
         self.limits = limits
+        #: True when a per-order limit is set (quantity, notional, open orders, position).
+        #: Without one, :meth:`pre_trade` can refuse only an instrument off the allowlist or a
+        #: buy the cash does not cover, so a caller may skip the call for every other order.
+        self.order_limits = any(
+            limit is not None
+            for limit in (limits.max_order_qty, limits.max_notional, limits.max_open_orders, limits.max_position)
+        )
         self._emit = emit
         self.trips: list[RailTrip] = []
         self._consecutive_rejects = 0

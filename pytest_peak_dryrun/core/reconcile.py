@@ -61,6 +61,7 @@ class Reconciler:
         self.last_ok_step: int | None = None
         self._stuck_reported: set[str] = set()
         self._unknown_reported: set[str] = set()
+        self._bounds: dict[tuple[Decimal, Decimal], tuple[Decimal, Decimal]] = {}
 
     @property
     def total(self) -> int:
@@ -73,21 +74,26 @@ class Reconciler:
     def check_fill(self, rec: OrderRecord, fill: Fill) -> None:
         """Flag ``fill`` of the open order ``rec`` (before it is applied): price and quantity."""
         price = fill.price
+        band = self.fill_price_band
         if price <= 0:
             self.mismatch(
                 MismatchKind.BAD_FILL_PRICE, rec.order_id, f"fill {fill.fill_id} at price {_text(price)}: not positive"
             )
-        elif self.fill_price_band is not None:
+        elif band is not None:
             ref = self.reference_prices.get(rec.instrument)
             if ref is not None:
-                low, high = ref * (1 - self.fill_price_band), ref * (1 + self.fill_price_band)
+                # The band's prices, worked out once per (reference, band): every fill is checked.
+                bounds = self._bounds.get((ref, band))
+                if bounds is None:
+                    bounds = self._bounds[(ref, band)] = (ref * (1 - band), ref * (1 + band))
+                low, high = bounds
                 if price < low or price > high:
                     self.mismatch(
                         MismatchKind.BAD_FILL_PRICE,
                         rec.order_id,
                         f"fill {fill.fill_id} at price {_text(price)}: outside "
                         f"{_text(low.quantize(ref))}..{_text(high.quantize(ref))} "
-                        f"(reference {_text(ref)} of {rec.instrument}, band {_text(self.fill_price_band)})",
+                        f"(reference {_text(ref)} of {rec.instrument}, band {_text(band)})",
                     )
         cum = rec.filled_qty + fill.qty
         if cum > rec.qty:

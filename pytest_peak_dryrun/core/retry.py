@@ -59,15 +59,37 @@ class RetryPolicy(BaseModel):
         on_retry: RetryListener | None = None,
     ) -> T:
         """Run ``fn``; on a retryable error wait on the simulated clock and try again."""
+        try:
+            return fn()
+        except RetryableBrokerError as exc:
+            return self.retry_after(op, fn, exc, clock=clock, on_retry=on_retry)
+
+    def retry_after(
+        self,
+        op: str,
+        fn: Callable[[], T],
+        failed: RetryableBrokerError,
+        *,
+        clock: SimClock,
+        on_retry: RetryListener | None = None,
+    ) -> T:
+        """:meth:`call` after its first attempt, which raised ``failed``.
+
+        For a caller that makes the first attempt itself (the orchestrator, on the hot path,
+        without building a closure per call) and hands over only when it failed: the same
+        attempts, backoffs and ``on_retry`` calls as :meth:`call`.
+        """
         attempt = 1
+        exc = failed
         while True:
+            if attempt >= self.max_attempts:
+                raise RetryExhaustedError(op, attempt, exc) from exc
+            backoff = self.backoff_ms(attempt)
+            if on_retry is not None:
+                on_retry(op, exc.reason.value, attempt, backoff)
+            clock.advance_ms(backoff)
+            attempt += 1
             try:
                 return fn()
-            except RetryableBrokerError as exc:
-                if attempt >= self.max_attempts:
-                    raise RetryExhaustedError(op, attempt, exc) from exc
-                backoff = self.backoff_ms(attempt)
-                if on_retry is not None:
-                    on_retry(op, exc.reason.value, attempt, backoff)
-                clock.advance_ms(backoff)
-                attempt += 1
+            except RetryableBrokerError as again:
+                exc = again

@@ -249,6 +249,18 @@ _CATEGORY_INDEX: Final = {name: i for i, name in enumerate(ACTIVITY_CATEGORIES)}
 _OTHER: Final = _CATEGORY_INDEX[Event.CATEGORY]
 
 
+class _CategoryOf(dict[type[Event], int]):
+    """Event type -> its chart category as an index into a bucket's counts (``other`` for a
+    category the chart does not know), looked up per event and so worked out once per type."""
+
+    def __missing__(self, kind: type[Event]) -> int:
+        index = self[kind] = _CATEGORY_INDEX.get(kind.CATEGORY, _OTHER)
+        return index
+
+
+_CATEGORY_OF: Final = _CategoryOf()
+
+
 class StepActivity:
     """A stream tap counting events per step, by chart category, while the run happens.
 
@@ -258,19 +270,26 @@ class StepActivity:
     categories are the event table's (``Event.CATEGORY``).
     """
 
-    __slots__ = ("_buckets", "_clock", "width")
+    __slots__ = ("_buckets", "_clock", "_counts", "_step", "width")
 
     def __init__(self, clock: SimClock, *, span_steps: int) -> None:
         self._clock = clock
         self.width = max(1, -(-span_steps // ACTIVITY_BARS))
         self._buckets: list[list[int]] = []
+        # The counts of the current step's bucket, found again only when the step moves
+        # (the tap runs for every event; a step has several).
+        self._step = -1
+        self._counts: list[int] = []
 
     def __call__(self, seq: int, ts_ms: int, event: Event) -> None:
-        index = self._clock.step // self.width
-        buckets = self._buckets
-        while len(buckets) <= index:
-            buckets.append([0] * len(ACTIVITY_CATEGORIES))
-        buckets[index][_CATEGORY_INDEX.get(event.CATEGORY, _OTHER)] += 1
+        if self._clock.step != self._step:
+            self._step = step = self._clock.step
+            index = step // self.width
+            buckets = self._buckets
+            while len(buckets) <= index:
+                buckets.append([0] * len(ACTIVITY_CATEGORIES))
+            self._counts = buckets[index]
+        self._counts[_CATEGORY_OF[type(event)]] += 1
 
     def documents(self) -> list[ActivityBucket]:
         width = self.width

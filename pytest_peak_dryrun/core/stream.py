@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from types import FunctionType, MethodType
 from typing import Any, Final, overload
 
 from .clock import SimClock
@@ -49,7 +50,7 @@ class EventStream:
 
     def tap(self, tap: EventTap, *, flush: Callable[[], object] | None = None) -> None:
         """Add a fast consumer; ``flush`` is called at each step boundary (:meth:`flush`)."""
-        self._taps = (*self._taps, tap)
+        self._taps = (*self._taps, _bound_call(tap))
         if flush is not None:
             self._flushers = (*self._flushers, flush)
 
@@ -77,6 +78,16 @@ class EventStream:
 
     def last_records(self) -> list[EventRecord]:
         return [EventRecord(seq, ts_ms, event) for seq, ts_ms, event in self.last]
+
+
+def _bound_call(tap: EventTap) -> EventTap:
+    """``tap`` as the cheapest thing to call per event: an object whose class defines
+    ``__call__`` in Python is called through its bound method (about twice as fast as calling
+    the object, which looks the method up on every call); anything else as it is."""
+    call = getattr(type(tap), "__call__", None)  # noqa: B004 - the method itself, not a callable() test
+    if isinstance(call, FunctionType):
+        return MethodType(call, tap)
+    return tap
 
 
 class EventLog(Sequence[EventRecord]):

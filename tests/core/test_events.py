@@ -185,6 +185,31 @@ def test_taps_and_listeners_see_every_event_in_order() -> None:
     assert seen == [("tap", 1), ("a", 1), ("b", 1), ("tap", 2), ("a", 2), ("b", 2)]
 
 
+def test_every_kind_of_tap_is_called_as_it_was_given() -> None:
+    # A callable object is called through its bound __call__ (cheaper per event): the same
+    # object, the same arguments, as a function or a bound method is.
+    class Counting:
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def __call__(self, seq: int, ts_ms: int, event: object) -> None:
+            self.seen.append(seq)
+
+    class Subclass(Counting):
+        pass
+
+    stream, _log = stream_with_log()
+    by_object, by_subclass, by_method = Counting(), Subclass(), Counting()
+    by_function: list[int] = []
+    stream.tap(by_object)
+    stream.tap(by_subclass)
+    stream.tap(by_method.__call__)
+    stream.tap(lambda seq, ts_ms, event: by_function.append(seq))
+    stream.emit(trip())
+    stream.emit(trip())
+    assert by_object.seen == by_subclass.seen == by_method.seen == by_function == [1, 2]
+
+
 def test_event_record_json_shape() -> None:
     record = EventRecord(7, 1_500, FillEvent(order_id="O-1", fill_id="F1", qty="1", price="2", exec_seq=1, cum_qty="1"))
     assert record.as_dict("run-9") == {
@@ -452,6 +477,32 @@ def test_lines_reach_the_files_at_step_boundaries_only(tmp_path: Path) -> None:
     assert len((tmp_path / "e.jsonl.tmp").read_bytes().splitlines()) == 2
     audit.close()
     assert len((tmp_path / "e.jsonl").read_bytes().splitlines()) == 3
+
+
+def test_a_short_write_is_completed(tmp_path: Path) -> None:
+    """A write that takes only part of a step's lines (a signal, a nearly full disk) is resumed."""
+
+    class Trickle:
+        """A file that takes at most 7 bytes per write."""
+
+        closed = False
+
+        def __init__(self) -> None:
+            self.data = b""
+
+        def write(self, data: bytes | memoryview) -> int:
+            self.data += bytes(data[:7])
+            return min(7, len(data))
+
+    out = JsonlFile(tmp_path / "e.jsonl")
+    trickle = Trickle()
+    out._fh.close()  # type: ignore[union-attr]
+    out._fh = trickle  # type: ignore[assignment]
+    out.write_line(b'{"a":1}')
+    out.write_line('{"b":"two"}')
+    out.flush()
+    assert trickle.data == b'{"a":1}\n{"b":"two"}\n'
+    assert out.pending == []
 
 
 def test_a_run_flushes_at_every_step(tmp_path: Path) -> None:

@@ -554,6 +554,42 @@ def test_fault_rate_zero_never_fails() -> None:
     assert emitted.events == []
 
 
+@pytest.mark.parametrize(
+    ("faults", "rate", "active"),
+    [
+        ((), None, False),
+        ((), FaultRate(rate=0.0), False),
+        ((rule(2, "place", "timeout"),), None, True),
+        ((), FaultRate(rate=0.1), True),
+    ],
+)
+def test_the_target_is_the_broker_itself_when_there_is_nothing_to_inject(
+    faults: tuple[FaultRule, ...], rate: FaultRate | None, active: bool
+) -> None:
+    # The orchestrator calls ``target``: an injector without faults would forward every call
+    # unchanged, so it is skipped; one with faults must see every call.
+    injector, venue, _, _ = around_mock(*faults, fault_rate=rate)
+    assert injector.active is active
+    assert injector.target is (injector if active else venue)
+
+
+def test_a_run_without_faults_calls_the_broker_directly() -> None:
+    seen: list[str] = []
+
+    class Watched(FaultInjector):
+        def place_order(self, request: OrderRequest, *, idempotency_key: str) -> str:
+            seen.append(idempotency_key)
+            return super().place_order(request, idempotency_key=idempotency_key)
+
+    clock = SimClock()
+    venue = MockBroker(clock=clock)
+    for faults in ((), (rule(1, "place", "dropped_ack"),)):
+        injector = Watched(venue, faults=faults, clock=clock)
+        clock.advance_step()
+        injector.target.place_order(market(), idempotency_key=f"O-{len(faults)}")
+    assert seen == ["O-1"]  # only the injector with a fault was called
+
+
 def _rate_outcomes(seed: int) -> list[str]:
     injector, venue, clock, emitted = around_mock(seed=seed, fill_model="never", fault_rate=FaultRate(rate=0.5))
     out = []

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_peak_dryrun.core.events import EventRecord, event_type
+from pytest_peak_dryrun.core.events import EventRecord, LastTime, event_type
 from pytest_peak_dryrun.core.metrics import (
     LABEL_VALUES,
     METRIC_SPECS,
@@ -14,6 +14,7 @@ from pytest_peak_dryrun.core.metrics import (
     MetricsCollector,
     MetricSpec,
 )
+from pytest_peak_dryrun.core.orders import OrderState
 
 
 def event(kind: str, payload: dict[str, Any], seq: int = 1, ts_ms: int = 5_000) -> EventRecord:
@@ -162,6 +163,46 @@ def test_events_drive_the_counters_and_gauges() -> None:
     assert collector.value("safety_rail_trips_total", rail="kill_switch") == 1
     assert collector.value("reconciler_last_ok_ts") == 11.0  # the clean pass, not the later one
     assert collector.value("last_audit_event_ts") == 13.0
+
+
+def test_reads_and_writes_between_events_see_every_event_so_far() -> None:
+    # Counters tally raw values and the latest-event time is only noted per event; every
+    # read (value, total, by_label, families) and write (inc, set) must see all of it, in order.
+    collector = MetricsCollector()
+    collector.on_event(event("order_place", {"outcome": "ok"}, seq=1, ts_ms=1_000))
+    assert collector.value("orders_place_total", outcome="ok") == 1
+    assert collector.value("last_audit_event_ts") == 1.0
+    collector.on_event(event("order_place", {"outcome": "ok"}, seq=2, ts_ms=2_000))
+    collector.inc("orders_place_total", ("ok",))  # an inc after events adds to what they counted
+    assert collector.total("orders_place_total") == 3
+    collector.set("last_audit_event_ts", 99.0)  # a set after an event wins over that event's time
+    assert collector.value("last_audit_event_ts") == 99.0
+    collector.on_event(event("order_place", {"outcome": "rejected"}, seq=3, ts_ms=3_000))
+    assert collector.by_label("orders_place_total", "outcome") == {"ok": 3, "rejected": 1}
+    assert collector.value("last_audit_event_ts") == 3.0  # ...until the next event
+    family = next(f for f in collector.families() if f["name"] == "orders_place_total")
+    assert [(s["labels"], s["value"]) for s in family["samples"]] == [
+        ({"outcome": "ok"}, 3),
+        ({"outcome": "rejected"}, 1),
+    ]
+
+
+def test_an_enum_and_its_text_count_in_one_series() -> None:
+    collector = MetricsCollector()
+    collector.on_event(event("order_transition", {"from_state": OrderState.NEW, "to_state": OrderState.ACK}))
+    collector.on_event(event("order_transition", {"from_state": "NEW", "to_state": "ACK"}))
+    family = next(f for f in collector.families() if f["name"] == "order_state_transitions_total")
+    assert family["samples"] == [{"labels": {"from_state": "NEW", "to_state": "ACK"}, "value": 2}]
+
+
+def test_a_metric_registered_later_does_not_see_earlier_events() -> None:
+    collector = MetricsCollector()
+    collector.on_event(event("fill", {"qty": "1"}, ts_ms=7_000))
+    spec = MetricSpec("later_last_ts", "gauge", "time of the latest event after registration", (), (LastTime(),))
+    collector.register(spec)
+    assert collector.value("later_last_ts") == 0
+    collector.on_event(event("fill", {"qty": "1"}, seq=2, ts_ms=8_000))
+    assert collector.value("later_last_ts") == 8.0
 
 
 def test_fault_events_drive_the_fault_counters() -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import Enum
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from pytest_peak_dryrun.core.model import EventDocument as Event
-from pytest_peak_dryrun.core.model import Order, OrderRequest
+from pytest_peak_dryrun.core.model import Fill, Order, OrderRequest
 from pytest_peak_dryrun.core.orders import OrderState, OrderType, Side
 
 
@@ -78,3 +80,69 @@ def test_event_seq_starts_at_one() -> None:
     with pytest.raises(ValidationError):
         Event(seq=0, ts=0.0, kind="x", run_id="r", payload={})
     assert Event(seq=1, ts=1.5, kind="x", run_id="r", payload={"a": 1}).payload == {"a": 1}
+
+
+class _Text(str):
+    """A str subclass: not of the exact type, so the light types' fast path must hand it to _coerce."""
+
+
+class _Number(int):
+    """An int subclass, likewise."""
+
+
+_VALID: dict[str, dict[str, object]] = {
+    "OrderRequest": {
+        "instrument": "DEMO-EUR",
+        "side": Side.BUY,
+        "qty": Decimal(1),
+        "order_type": OrderType.LIMIT,
+        "limit_price": Decimal(2),
+        "tif_steps": 3,
+        "text": "note",
+    },
+    "Order": {
+        "order_id": "O-1",
+        "broker_order_id": "B-1",
+        "instrument": "DEMO-EUR",
+        "side": Side.SELL,
+        "order_type": OrderType.MARKET,
+        "qty": Decimal(1),
+        "limit_price": Decimal(2),
+        "filled_qty": Decimal(0),
+        "state": OrderState.ACK,
+        "created_step": 1,
+    },
+    "Fill": {
+        "fill_id": "F-1",
+        "broker_order_id": "B-1",
+        "qty": Decimal(1),
+        "price": Decimal(2),
+        "exec_seq": 1,
+        "step": 1,
+    },
+}
+
+
+def _not_exact(value: object) -> object:
+    """A value of another type that coerces to ``value`` (what the fast path must not let through)."""
+    if isinstance(value, Enum):
+        return value.value  # the plain str
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, int):
+        return _Number(value)
+    assert isinstance(value, str)
+    return _Text(value)
+
+
+@pytest.mark.parametrize("cls", [OrderRequest, Order, Fill], ids=lambda cls: cls.__name__)
+def test_every_field_of_the_table_is_checked_past_the_fast_path(cls: type[Any]) -> None:
+    # Each field in turn gets a value that is not of its exact type: the one-expression fast
+    # path of __post_init__ must notice it (else _coerce never runs and the value stays as is).
+    valid = _VALID[cls.__name__]
+    assert set(valid) == set(cls.__struct_fields__)
+    exact = cls(**valid)
+    for name, value in valid.items():
+        built = cls(**{**valid, name: _not_exact(value)})
+        assert type(getattr(built, name)) is type(value), name
+        assert built == exact, name

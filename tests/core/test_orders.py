@@ -125,3 +125,33 @@ def test_order_record_defaults_and_derived_values() -> None:
 def test_order_records_compare_by_identity() -> None:
     # eq=False: two records with the same fields are still two orders
     assert _record() != _record()
+
+
+def test_a_record_from_a_request_is_the_one_built_field_by_field() -> None:
+    from pytest_peak_dryrun.core.model import OrderRequest
+
+    request = OrderRequest(
+        instrument="DEMO-EUR",
+        side=Side.SELL,
+        qty=Decimal("2.5"),
+        order_type=OrderType.LIMIT,
+        limit_price=Decimal(7),
+        tif_steps=4,
+    )
+    built = OrderRecord.from_request("O-000007", request, 12)
+    by_field = OrderRecord(
+        order_id="O-000007",
+        instrument="DEMO-EUR",
+        side=Side.SELL,
+        order_type=OrderType.LIMIT,
+        qty=Decimal("2.5"),
+        limit_price=Decimal(7),
+        tif_steps=4,
+        created_step=12,
+        updated_step=12,
+    )
+    assert [getattr(built, name) for name in OrderRecord.__slots__] == [
+        getattr(by_field, name) for name in OrderRecord.__slots__
+    ]
+    assert built.fill_ids == set()
+    assert built.fill_ids is not by_field.fill_ids

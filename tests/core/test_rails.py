@@ -324,3 +324,46 @@ def test_the_configured_allowlist_is_the_one_enforced() -> None:
     )
     config = DryRunConfig(instrument_allowlist=("DEMO-EUR", "DEMO-USD"))
     assert run_scenario(scenario, config=config).state is SessionState.STOPPED
+
+
+@pytest.mark.parametrize(
+    ("limits", "order_limits"),
+    [
+        ({}, False),
+        ({"allow_negative_balance": True, "max_consecutive_rejects": None, "max_duplicate_fills": None}, False),
+        ({"max_order_qty": "5"}, True),
+        ({"max_notional": "500"}, True),
+        ({"max_open_orders": 3}, True),
+        ({"max_position": "10"}, True),
+    ],
+)
+def test_order_limits_says_whether_a_per_order_limit_is_set(limits: dict[str, Any], order_limits: bool) -> None:
+    assert SafetyRails(RailLimits.model_validate(limits), emit=lambda event: None).order_limits is order_limits
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+@pytest.mark.parametrize("qty", ["0.01", "7", "1000000"])
+@pytest.mark.parametrize("cash", ["-5", "0", "1000000000"])
+def test_without_per_order_limits_only_the_allowlist_and_the_cash_check_can_refuse(
+    side: Side, qty: str, cash: str
+) -> None:
+    # What lets the orchestrator skip pre_trade for an allowed order that is not a buy under
+    # the cash check: such an order is never refused while no per-order limit is set.
+    for allow_negative in (False, True):
+        trips: list[object] = []
+        rails = SafetyRails(RailLimits(allow_negative_balance=allow_negative), emit=trips.append)
+        assert not rails.order_limits
+        allowed = rails.pre_trade(
+            order_id="O-1",
+            side=side,
+            qty=D(qty),
+            price=D("100.00"),
+            open_orders=10_000,
+            exposure=D("-1000000"),
+            available_cash=D(cash),
+        )
+        cash_check = not allow_negative and side is Side.BUY
+        if not cash_check:
+            assert allowed
+            assert trips == []
+        assert allowed is (not cash_check or D(cash) - D(qty) * D("100.00") >= 0)

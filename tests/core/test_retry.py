@@ -160,3 +160,50 @@ def test_zero_backoff_is_allowed() -> None:
 def test_policy_bounds(fields: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         RetryPolicy(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("errors", "max_attempts"),
+    [
+        ([RateLimitError("1")], 3),
+        ([RateLimitError("1"), BrokerTimeoutError("2")], 3),
+        ([RateLimitError("1"), TransientUnavailableError("2"), RateLimitError("3")], 3),
+        ([RateLimitError("1"), InvalidOrderError("bad")], 5),
+        ([RateLimitError("only")], 1),
+    ],
+)
+def test_retry_after_a_first_failure_is_call_from_its_second_attempt(
+    errors: list[BrokerError], max_attempts: int
+) -> None:
+    # The orchestrator makes the first attempt itself and hands over on a retryable error:
+    # what follows (attempts, backoffs, on_retry, the clock, the outcome) must be call's.
+    def outcome(run: Callable[[Flaky, SimClock, Callable[[str, str, int, int], None]], str]) -> tuple[object, ...]:
+        clock = SimClock()
+        seen, on_retry = _listener()
+        fn = Flaky(errors)
+        try:
+            result: object = run(fn, clock, on_retry)
+        except BrokerError as exc:
+            result = (type(exc).__name__, str(exc), getattr(exc, "attempts", None))
+        return result, fn.calls, seen, clock.now_ms
+
+    policy = RetryPolicy(max_attempts=max_attempts)
+
+    def by_call(fn: Flaky, clock: SimClock, on_retry: Callable[[str, str, int, int], None]) -> str:
+        return policy.call("place", fn, clock=clock, on_retry=on_retry)
+
+    def by_hand_over(fn: Flaky, clock: SimClock, on_retry: Callable[[str, str, int, int], None]) -> str:
+        try:
+            return fn()
+        except RateLimitError as first:
+            return policy.retry_after("place", fn, first, clock=clock, on_retry=on_retry)
+
+    assert outcome(by_hand_over) == outcome(by_call)
+
+
+def test_retry_after_keeps_the_cause_of_an_exhausted_retry() -> None:
+    last = BrokerTimeoutError("late")
+    fn = Flaky([last])
+    with pytest.raises(RetryExhaustedError) as info:
+        RetryPolicy(max_attempts=2).retry_after("query", fn, RateLimitError("first"), clock=SimClock())
+    assert (info.value.attempts, info.value.last, info.value.__cause__) == (2, last, last)
