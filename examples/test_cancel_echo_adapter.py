@@ -48,13 +48,8 @@ def pytest_dryrun_make_broker(config, scenario, clock):
 """
 
 FUZZ_TEST = """
-# reconciler_converges: a gap of this release's own orchestrator that the oracle found
-# (README, Deterministic simulation testing, Known gaps); checked again once it is fixed.
-KNOWN_GAPS = ["reconciler_converges"]
-
-
 def test_fuzz_the_adapter(dryrun_fuzz):
-    dryrun_fuzz(skip=KNOWN_GAPS)  # the default budget: 500 generated scenarios, seed 0
+    dryrun_fuzz()  # the default budget: 500 generated scenarios, seed 0
 """
 
 
@@ -71,9 +66,11 @@ def test_the_fuzzer_finds_the_planted_bug_and_passes_the_fixed_adapter(pytester:
         [
             "test_fuzz_adapter.py::test_fuzz_the_adapter: dryrun_fuzz: in generated scenario * of 500 (seed 0) "
             "1 invariant broke; shrunk to 1 step, 1 order, 0 cancels, no scheduled fault, "
-            "fill model partial (3 slices), cancel latency 1:",
-            "  - broker_agrees (order O-000001): the broker filled 0.66 (CANCELED), the run applied fills for "
-            "0.33 (CANCELED), and no mismatch reported it",
+            "fill model partial (2 slices), cancel latency 1:",
+            "  - stops_cleanly_without_faults (end of run): no fault was injected and no rail tripped, yet the "
+            "session ended ERROR_REQUIRES_OPERATOR (1 order(s) still open after 10 steps); mismatches: "
+            "fill_qty_mismatch O-000001: broker filled 1.00, local 0.50; status_mismatch O-000001: broker FILLED, "
+            "local PENDING_CANCEL",
             "reproducer: dryrun_fuzz_test_fuzz_the_adapter_*.toml",
         ]
     )
@@ -87,7 +84,7 @@ def test_the_fuzzer_finds_the_planted_bug_and_passes_the_fixed_adapter(pytester:
     collected.stdout.fnmatch_lines(
         [
             f"{reproducer.name}: the run broke 1 invariant(s) (its golden file is compared once they hold):",
-            "  - broker_agrees (order O-000001): the broker filled 0.66 (CANCELED), *",
+            "  - stops_cleanly_without_faults (end of run): no fault was injected and no rail tripped, *",
         ]
     )
 

@@ -13,13 +13,9 @@ from __future__ import annotations
 from pytest_peak_dryrun import Violation
 from pytest_peak_dryrun.strategies import scenarios
 
-# reconciler_converges: a gap of this release's own orchestrator that the oracle found
-# (README, Deterministic simulation testing, Known gaps); checked again once it is fixed.
-KNOWN_GAPS = ["reconciler_converges"]
-
 
 def test_fuzz_the_paper_adapter(dryrun_fuzz):
-    report = dryrun_fuzz(skip=KNOWN_GAPS)
+    report = dryrun_fuzz()
     assert report.examples == 500
 
 
@@ -35,4 +31,4 @@ def never_short(result):
 def test_fuzz_a_buying_desk_with_an_invariant_of_our_own(dryrun_fuzz):
     # a narrower strategy: buy orders only, at most two, the partial fill model, no fault rate
     strategy = scenarios(sides=["BUY"], max_orders=2, fill_models=["partial"], fault_rate=False)
-    dryrun_fuzz(strategy, examples=50, invariants=[never_short], skip=KNOWN_GAPS)
+    dryrun_fuzz(strategy, examples=50, invariants=[never_short])

@@ -31,16 +31,27 @@ The built-in invariants, by name (:data:`INVARIANTS`):
 - ``broker_agrees``: at stop the broker's filled quantity of every order equals the fills
   the run applied, and an order the broker has ended is not open in the run, unless the
   difference was reported (a reconcile mismatch naming the order, or
-  ``ERROR_REQUIRES_OPERATOR`` with a reason). This is what catches an adapter that loses a
-  fill silently: the run's own book is consistent with its events, only the venue knows.
+  ``ERROR_REQUIRES_OPERATOR`` with a reason). This is what catches an orchestrator (yours)
+  that loses a fill silently: the run's own book is consistent with its events, only the
+  venue knows.
 - ``nothing_left_open``: after the stop timeout no order is open in the run or at the
   broker, unless reported: an order open in the run needs ``ERROR_REQUIRES_OPERATOR`` with
   a reason and a health reason; one open only at the broker needs a reconcile mismatch
   naming it or ``ERROR_REQUIRES_OPERATOR``.
+- ``stops_cleanly_without_faults``: a run in which no fault was injected and no rail
+  tripped, and whose venue answers within the stop timeout (the scenario's ``[broker]``
+  ack and cancel latencies are below ``stop_timeout_steps``), ends ``STOPPED``. The three
+  invariants above accept ``ERROR_REQUIRES_OPERATOR`` as the orchestrator's honest answer
+  to a broker it cannot reconcile (the orchestrator reports a lost fill, an orphaned order,
+  a broker down at stop and escalates); this one says that, with nothing injected, such a
+  broker is the bug: it is what finds an adapter that loses a fill. A foreign venue
+  slower than its scenario's latencies can trip it: skip it by name for such a venue.
 
 ``broker_agrees`` and ``nothing_left_open`` ask the run's broker (under the fault layer: no
 fault is injected and no event emitted) for ``query_order`` of each order and
-``list_open_orders`` once. Your own invariants: pass ``extra=`` callables, or implement the
+``list_open_orders`` once.
+
+Your own invariants: pass ``extra=`` callables, or implement the
 ``pytest_dryrun_invariants`` hook (scenario files, ``dryrun_invariants`` and the fuzz loop
 call it).
 """
@@ -69,7 +80,7 @@ from .events import (
 )
 from .metrics import MetricsCollector
 from .orders import OrderState, Side
-from .vocab import Rail, SessionState
+from .vocab import MismatchKind, Rail, SessionState
 
 if TYPE_CHECKING:
     from .dryrun import DryRunResult
@@ -141,6 +152,9 @@ class _Run:
     final_state: SessionState = SessionState.INIT
     final_reason: str = ""
     last_pass: tuple[EventRecord, ReconcilePassEvent] | None = None
+    mismatches: list[ReconcileMismatchEvent] = field(default_factory=list)
+    faults_injected: int = 0
+    rails_tripped: int = 0
     _broker_view: dict[str, Order | None] | None = None
     _broker_open: list[Order] | None = None
 
@@ -205,6 +219,11 @@ def _scan(result: DryRunResult) -> _Run:
             orders[payload.order_id].filled += Decimal(payload.qty)
         elif isinstance(payload, ReconcileMismatchEvent):
             run.reported.add(payload.order_id)
+            run.mismatches.append(payload)
+        elif isinstance(payload, FaultInjectedEvent):
+            run.faults_injected += 1
+        elif isinstance(payload, RailTripEvent):
+            run.rails_tripped += 1
         elif isinstance(payload, SessionStateEvent):
             run.final_state = payload.to_state
             run.final_reason = payload.reason
@@ -431,6 +450,23 @@ def _nothing_left_open(run: _Run) -> Iterator[Violation]:
         )
 
 
+def _stops_cleanly_without_faults(run: _Run) -> Iterator[Violation]:
+    if not run.escalated or run.faults_injected or run.rails_tripped or run.last_pass is None:
+        return
+    scenario = run.result.scenario
+    venue = scenario.broker_config()
+    if scenario.stop_timeout_steps <= max(venue.ack_latency_steps, venue.cancel_latency_steps):
+        return  # the venue may answer a cancel only after the stop timeout: escalating is right
+    seen = [m for m in run.mismatches if m.kind is not MismatchKind.CANCEL_RACE]
+    found = "; ".join(f"{m.kind.value} {m.order_id}: {m.detail}" for m in seen[:3])
+    more = f" (+{len(seen) - 3} more)" if len(seen) > 3 else ""
+    yield Violation(
+        "stops_cleanly_without_faults",
+        f"no fault was injected and no rail tripped, yet the session ended {run.final_state.value} "
+        f"({run.final_reason})" + (f"; mismatches: {found}{more}" if found else ""),
+    )
+
+
 _Check = Callable[[_Run], Iterator[Violation]]
 
 #: The built-in invariants: name -> what holds (README, "Invariants"; a test checks the table).
@@ -449,6 +485,8 @@ INVARIANTS: Final[Mapping[str, str]] = {
     "mismatch reported the difference or the session ended in ERROR_REQUIRES_OPERATOR with a reason",
     "nothing_left_open": "no order is open in the run or at the broker after the stop timeout, unless reported "
     "(ERROR_REQUIRES_OPERATOR with a reason, a reconcile mismatch)",
+    "stops_cleanly_without_faults": "a run in which no fault was injected and no rail tripped, whose venue "
+    "latencies fit in the stop timeout, does not end in ERROR_REQUIRES_OPERATOR",
 }
 
 #: Each check with the invariants it reports (one walk may check two).
@@ -461,6 +499,7 @@ _CHECKS: Final[tuple[tuple[frozenset[str], _Check], ...]] = (
     (frozenset({"reconciler_converges"}), _reconciler_converges),
     (frozenset({"broker_agrees"}), _broker_agrees),
     (frozenset({"nothing_left_open"}), _nothing_left_open),
+    (frozenset({"stops_cleanly_without_faults"}), _stops_cleanly_without_faults),
 )
 
 

@@ -333,9 +333,28 @@ class Orchestrator:
                     SessionState.ERROR_REQUIRES_OPERATOR,
                     f"{len(self.book.open)} order(s) still open after {self.scenario.stop_timeout_steps} steps",
                 )
+            elif unresolved := self._unresolved_at_stop():
+                self._set_state(SessionState.ERROR_REQUIRES_OPERATOR, unresolved)
             else:
                 self._set_state(SessionState.STOPPED)
         return self.state
+
+    def _unresolved_at_stop(self) -> str:
+        """Why the session cannot call itself cleanly stopped after the final reconcile pass.
+
+        A mismatch found by the pass at stop is one nobody can heal any more (an order the
+        venue holds that the run does not track, such as a place that timed out after the
+        venue accepted it; filled quantities that differ): an operator must look. So is a
+        pass that could not reach the broker. Empty when the pass was clean.
+        """
+        reconciler = self.reconciler
+        if reconciler.last_pass_error is not None:
+            return f"the reconcile pass at stop could not reach the broker ({reconciler.last_pass_error})"
+        found = reconciler.last_pass_found
+        if not found:
+            return ""
+        kinds = ", ".join(f"{kind.value} {n}" for kind, n in sorted(found.items(), key=lambda kv: kv[0].value))
+        return f"the reconcile pass at stop found {sum(found.values())} mismatch(es): {kinds}"
 
     def _wind_down(self) -> None:
         for rec in self.book.open_orders():
@@ -509,9 +528,20 @@ class Orchestrator:
                 continue
             target = remote.state
             if target in _ENDED_BY_BROKER:
-                self._move(rec, target, step)
+                if not self._fills_owed(rec, remote):
+                    self._move(rec, target, step)
             elif rec.state is _PENDING_CANCEL and target in _WORKING:
                 self._move(rec, target, step)  # the broker refused the cancel
+
+    @staticmethod
+    def _fills_owed(rec: OrderRecord, remote: Order) -> bool:
+        """The venue ended ``rec`` after filling more of it than the run has applied.
+
+        Those fills are still on their way (held back, out of order): the order stays open
+        until they arrived, else they would be lost with it; stop waits for them (bounded by
+        its timeout, after which the session needs the operator).
+        """
+        return remote.filled_qty > rec.filled_qty
 
     def _drain_fills(self, step: int) -> None:
         venue = self._venue

@@ -25,7 +25,7 @@ from .book import OrderBook
 from .broker import Broker
 from .errors import BrokerError, UnknownOrderError
 from .events import Event, ReconcileMismatchEvent, ReconcilePassEvent
-from .model import Fill
+from .model import Fill, Order
 from .orders import TERMINAL_STATES, IllegalTransitionError, OrderRecord, OrderState
 from .vocab import MismatchKind
 
@@ -59,6 +59,10 @@ class Reconciler:
         self.passes = 0
         self.clean_passes = 0
         self.last_ok_step: int | None = None
+        #: What the latest pass found, kind by kind (empty: clean), and why it could not look
+        #: (None: it reached the broker). ``stop()`` escalates on either.
+        self.last_pass_found: dict[MismatchKind, int] = {}
+        self.last_pass_error: str | None = None
         self._stuck_reported: set[str] = set()
         self._unknown_reported: set[str] = set()
         self._bounds: dict[tuple[Decimal, Decimal], tuple[Decimal, Decimal]] = {}
@@ -109,12 +113,16 @@ class Reconciler:
     def run_pass(self, broker: Broker, book: OrderBook, step: int) -> int:
         """Compare local and broker views; return the number of mismatches found."""
         before = self.total
+        counts_before = dict(self.counts)
         self.passes += 1
+        self.last_pass_found = {}
         try:
             remote_open = {o.broker_order_id or "": o for o in broker.list_open_orders()}
         except BrokerError as exc:
-            self._emit(ReconcilePassEvent(ok=False, mismatches=0, checked=0, error=type(exc).__name__))
+            self.last_pass_error = type(exc).__name__
+            self._emit(ReconcilePassEvent(ok=False, mismatches=0, checked=0, error=self.last_pass_error))
             return 0
+        self.last_pass_error = None
         checked = 0
         for rec in book.open_orders():
             checked += 1
@@ -142,7 +150,7 @@ class Reconciler:
                     rec.order_id,
                     f"broker {remote.state.value}, local {rec.state.value}",
                 )
-                self._heal(book, rec, remote.state, step)
+                self._heal(book, rec, remote, step)
             elif step - rec.created_step > self.stuck_after_steps and rec.order_id not in self._stuck_reported:
                 self._stuck_reported.add(rec.order_id)
                 self.mismatch(
@@ -166,16 +174,22 @@ class Reconciler:
                     f"broker {remote.state.value}, local {local.state.value}",
                 )
         found = self.total - before
+        self.last_pass_found = {
+            kind: n - counts_before.get(kind, 0) for kind, n in self.counts.items() if n > counts_before.get(kind, 0)
+        }
         if found == 0:
             self.clean_passes += 1
             self.last_ok_step = step
         self._emit(ReconcilePassEvent(ok=found == 0, mismatches=found, checked=checked))
         return found
 
-    def _heal(self, book: OrderBook, rec: Any, state: OrderState, step: int) -> None:
+    def _heal(self, book: OrderBook, rec: Any, remote: Order, step: int) -> None:
         """Adopt the broker's terminal state for non-fill outcomes; flag what cannot be."""
-        if state is OrderState.FILLED:
-            return  # fills still on their way decide this; the fill stream will move it
+        state = remote.state
+        if state is OrderState.FILLED or remote.filled_qty > rec.filled_qty:
+            # Fills still on their way decide this: the fill stream moves the order (a
+            # canceled order's last fills first), and ending it now would drop them.
+            return
         try:
             if rec.state is OrderState.NEW and state is not OrderState.REJECTED:
                 # The broker acknowledged the order and we missed it (as in the orchestrator's

@@ -419,7 +419,7 @@ class DryRunFuzz:
             if self._also_on_the_mock(failure, skip):
                 lines.append(
                     "  (the plain MockBroker breaks it too: a gap in pytest-peak-dryrun's own stack, not in the "
-                    "broker under test; see the README, Deterministic simulation testing, Known gaps)"
+                    "broker under test: please report it with this reproducer)"
                 )
             shown.append(_shown(path, base))
             prefix = f"[{number}] " if len(failures) > 1 else ""
