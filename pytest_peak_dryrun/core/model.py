@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any, ClassVar, Final, TypeVar
+from typing import Annotated, Any, ClassVar, Final, TypeVar, get_args, get_type_hints
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
@@ -90,6 +90,31 @@ def _plain(value: Any) -> Any:
 
 _L = TypeVar("_L", bound="_Light")
 
+_FieldTable = tuple[tuple[str, Any, bool], ...]
+_FIELD_TABLES: dict[type, _FieldTable] = {}
+
+
+def _field_table(cls: type[msgspec.Struct]) -> _FieldTable:
+    """``(name, type, optional)`` of each field of ``cls``, read from its annotations once.
+
+    The slow path's table (``_coerce``) comes from the one declaration of the fields, so a
+    field added to a light type is checked without a second list to keep in step.
+    """
+    table = _FIELD_TABLES.get(cls)
+    if table is None:
+        hints = get_type_hints(cls)
+        rows = []
+        for name in cls.__struct_fields__:
+            hint = hints[name]
+            args = get_args(hint)
+            optional = type(None) in args
+            kinds = [a for a in args if a is not type(None)] if optional else [hint]
+            if len(kinds) != 1:  # pragma: no cover - a light type declares one type per field
+                raise TypeError(f"{cls.__name__}.{name}: one type (or it and None) per field, got {hint!r}")
+            rows.append((name, kinds[0], optional))
+        table = _FIELD_TABLES[cls] = tuple(rows)
+    return table
+
 
 class _Light(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The shared conveniences of the light broker types."""
@@ -138,7 +163,7 @@ class OrderRequest(_Light, frozen=True, kw_only=True, gc=False):
             and (self.tif_steps is None or type(self.tif_steps) is int)
             and (self.text is None or type(self.text) is str)
         ):
-            _coerce(self, _REQUEST_FIELDS)
+            _coerce(self, _field_table(OrderRequest))
         if not 1 <= len(self.instrument) <= 32:
             raise ValueError(f"OrderRequest.instrument: 1 to 32 characters, got {self.instrument!r}")
         if self.tif_steps is not None and self.tif_steps < 1:
@@ -146,16 +171,6 @@ class OrderRequest(_Light, frozen=True, kw_only=True, gc=False):
         if self.text is not None and len(self.text) > 256:
             raise ValueError("OrderRequest.text: at most 256 characters")
 
-
-_REQUEST_FIELDS: Final = (
-    ("instrument", str, False),
-    ("side", Side, False),
-    ("qty", Decimal, False),
-    ("order_type", OrderType, False),
-    ("limit_price", Decimal, True),
-    ("tif_steps", int, True),
-    ("text", str, True),
-)
 
 
 class Order(_Light, frozen=True, kw_only=True, gc=False):
@@ -186,21 +201,8 @@ class Order(_Light, frozen=True, kw_only=True, gc=False):
             and type(self.state) is OrderState
             and type(self.created_step) is int
         ):
-            _coerce(self, _ORDER_FIELDS)
+            _coerce(self, _field_table(Order))
 
-
-_ORDER_FIELDS: Final = (
-    ("order_id", str, False),
-    ("broker_order_id", str, True),
-    ("instrument", str, False),
-    ("side", Side, False),
-    ("order_type", OrderType, False),
-    ("qty", Decimal, False),
-    ("limit_price", Decimal, True),
-    ("filled_qty", Decimal, False),
-    ("state", OrderState, False),
-    ("created_step", int, False),
-)
 
 
 class Fill(_Light, frozen=True, kw_only=True, gc=False):
@@ -227,17 +229,8 @@ class Fill(_Light, frozen=True, kw_only=True, gc=False):
             and type(self.exec_seq) is int
             and type(self.step) is int
         ):
-            _coerce(self, _FILL_FIELDS)
+            _coerce(self, _field_table(Fill))
 
-
-_FILL_FIELDS: Final = (
-    ("fill_id", str, False),
-    ("broker_order_id", str, False),
-    ("qty", Decimal, False),
-    ("price", Decimal, False),
-    ("exec_seq", int, False),
-    ("step", int, False),
-)
 
 
 class OrderDocument(BaseModel):
