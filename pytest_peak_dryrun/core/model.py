@@ -172,7 +172,6 @@ class OrderRequest(_Light, frozen=True, kw_only=True, gc=False):
             raise ValueError("OrderRequest.text: at most 256 characters")
 
 
-
 class Order(_Light, frozen=True, kw_only=True, gc=False):
     """The broker's view of one order (``query_order``, ``list_open_orders``): a light type."""
 
@@ -204,7 +203,6 @@ class Order(_Light, frozen=True, kw_only=True, gc=False):
             _coerce(self, _field_table(Order))
 
 
-
 class Fill(_Light, frozen=True, kw_only=True, gc=False):
     """One execution the broker reports (``iter_fills``): a light type.
 
@@ -230,7 +228,6 @@ class Fill(_Light, frozen=True, kw_only=True, gc=False):
             and type(self.step) is int
         ):
             _coerce(self, _field_table(Fill))
-
 
 
 class OrderDocument(BaseModel):
