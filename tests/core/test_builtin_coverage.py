@@ -11,7 +11,9 @@ metric that was read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +24,7 @@ from pytest_peak_dryrun.core.faults import FAULT_OPS
 from pytest_peak_dryrun.core.orders import OrderState
 from pytest_peak_dryrun.core.scenario import BUILTIN_SCENARIOS, builtin_scenario
 from pytest_peak_dryrun.core.snapshots import MetricsSnapshot
-from pytest_peak_dryrun.core.vocab import BrokerOp, FaultKind, Outcome
+from pytest_peak_dryrun.core.vocab import BrokerOp, FaultKind, Outcome, SessionState
 
 TRANSITIONS = "order_state_transitions_total"
 INJECTED = "faults_injected_total"
@@ -136,3 +138,22 @@ def test_a_gap_names_what_is_missing_and_the_metric_read(builtin_metrics: dict[s
         f"fault kind(s) {', '.join(k.value for k in FaultKind)}: no {INJECTED}{{fault=...}} > 0 in happy_path" in gaps
     )
     assert f"fault op(s) {', '.join(o.value for o in FAULTABLE_OPS)}: no {INJECTED}{{op=...}} > 0 in happy_path" in gaps
+
+
+def test_the_readme_table_says_what_each_builtin_reaches(builtin_metrics: dict[str, MetricsSnapshot]) -> None:
+    # The README's table of built-ins is read from the same metrics, so it cannot drift.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    rows = {
+        cells[0].strip("`"): cells
+        for line in readme.splitlines()
+        if line.startswith("| `")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    for name, metrics in builtin_metrics.items():
+        assert name in rows, f"README.md: no row for the built-in scenario {name!r} in the table of built-ins"
+        ended = [s.value for s in SessionState if metrics.value("orchestrator_state", state=s.value) == 1]
+        assert rows[name][2].startswith(f"`{ended[0]}`"), name
+        states = {cell.strip() for cell in rows[name][3].split(",")}
+        assert states == {s.value for s in OrderState if state_visits(metrics, s)}, name
+        kinds = {k.value for k in FaultKind if injected(metrics, kinds=(k,), ops=tuple(BrokerOp))}
+        assert set(re.findall(r"`([a-z_]+)`", rows[name][4])) - {o.value for o in BrokerOp} == kinds, name
