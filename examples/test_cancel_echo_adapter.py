@@ -16,7 +16,7 @@ from pytest_peak_dryrun import MockBroker, load_scenario
 
 pytest_plugins = ["pytester"]
 
-HAND_WRITTEN = ["happy_path", "partial_fills", "failure_matrix", "dryrun_failure_matrix.toml"]
+HAND_WRITTEN = ["happy_path", "partial_fills", "failure_matrix", "venue_lifecycle", "dryrun_failure_matrix.toml"]
 
 
 @pytest.fixture

@@ -41,3 +41,21 @@ def test_the_same_duplicate_trips_the_rail_when_not_tolerated(run_dryrun):
     result = run_dryrun(strict)
     assert result.state == "ERROR_REQUIRES_OPERATOR"
     assert result.metrics.value("safety_rail_trips_total", rail="duplicate_fill") == 1
+
+
+@pytest.mark.dryrun("venue_lifecycle")
+def test_the_venue_rejects_one_order_and_expires_another(dryrun):
+    # Through our adapter, the venue's own decisions end two orders: a reject over the venue's
+    # size limit (no rail of ours refused it) and a resting limit order's time in force.
+    assert dryrun.state == "STOPPED"
+    assert dryrun.metrics.value("orders_place_total", outcome="rejected") == 1
+    assert dryrun.metrics.total("safety_rail_trips_total") == 0
+    assert dryrun.metrics.value("order_state_transitions_total", from_state="ACK", to_state="EXPIRED") == 1
+    # the reason is the venue's, not our adapter's lot-size check ("invalid")
+    assert [e.payload["reason"] for e in dryrun.events.of("order_place") if e.payload["outcome"] == "rejected"] == [
+        "too_large"
+    ]
+    # the dropped acknowledgement was injected, and the late-acknowledged order canceled cleanly
+    assert dryrun.metrics.value("faults_injected_total", op="place", fault="dropped_ack") == 1
+    assert dryrun.status.positions == {"DEMO-EUR": Decimal("10")}
+    assert dryrun.health.status == "ok"

@@ -52,7 +52,7 @@ __all__ = [
 
 #: Hard upper bound on ``steps``; the plugin may configure a lower one.
 MAX_STEPS: Final = 10_000_000
-BUILTIN_SCENARIOS: Final = ("failure_matrix", "happy_path", "partial_fills", "tripwire")
+BUILTIN_SCENARIOS: Final = ("failure_matrix", "happy_path", "partial_fills", "tripwire", "venue_lifecycle")
 SYMBOL_RE: Final = re.compile(r"^[A-Z0-9][A-Z0-9._:/-]{0,31}$")
 _NAME_RE: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 

@@ -157,7 +157,7 @@ def test_every_builtin_scenario_loads(name: str) -> None:
 
 
 def test_builtin_catalogue() -> None:
-    assert BUILTIN_SCENARIOS == ("failure_matrix", "happy_path", "partial_fills", "tripwire")
+    assert BUILTIN_SCENARIOS == ("failure_matrix", "happy_path", "partial_fills", "tripwire", "venue_lifecycle")
     fm = builtin_scenario("failure_matrix")
     assert (fm.seed, fm.steps, fm.reconcile_every) == (3, 24, 4)
     assert [f.kind.value for f in fm.faults] == [
@@ -168,6 +168,14 @@ def test_builtin_catalogue() -> None:
         "cancel_race",
         "out_of_order_fill",
     ]
+    # The venue decides in venue_lifecycle: its size limit is the broker's, no rail is set.
+    vl = builtin_scenario("venue_lifecycle")
+    assert (vl.seed, vl.steps, vl.reconcile_every) == (13, 16, 4)
+    assert vl.broker.max_order_qty == D("100")
+    assert vl.rails.max_order_qty is None
+    assert max(o.qty for o in vl.orders) > vl.broker.max_order_qty
+    assert [o.tif_steps for o in vl.orders if o.tif_steps is not None] == [4]
+    assert [(f.op.value, f.kind.value, f.for_steps) for f in vl.faults] == [("place", "dropped_ack", 3)]
 
 
 def test_unknown_builtin_lists_the_candidates() -> None:
@@ -175,7 +183,7 @@ def test_unknown_builtin_lists_the_candidates() -> None:
         builtin_scenario("sad_path")
     assert str(info.value) == (
         "scenario 'sad_path': no built-in scenario of that name; choose one of "
-        "failure_matrix, happy_path, partial_fills, tripwire, or a path to a .toml/.json file"
+        "failure_matrix, happy_path, partial_fills, tripwire, venue_lifecycle, or a path to a .toml/.json file"
     )
 
 

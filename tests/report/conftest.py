@@ -1,4 +1,4 @@
-"""Sessions for the report layer's tests: the four built-in scenarios, and one with many mismatches."""
+"""Sessions for the report layer's tests: four of the built-in scenarios, and one with many mismatches."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ from pathlib import Path
 import pytest
 
 from pytest_peak_dryrun.core.dryrun import run_scenario
-from pytest_peak_dryrun.core.scenario import BUILTIN_SCENARIOS, Scenario, builtin_scenario, parse_scenario
+from pytest_peak_dryrun.core.scenario import Scenario, builtin_scenario, parse_scenario
 from pytest_peak_dryrun.report.rows import SessionRow
 from pytest_peak_dryrun.report.session import read_session, write_session
+
+#: The four built-ins the session renderings were recorded with (one failed, one degraded, two
+#: ok). Pinned rather than every built-in, so a new built-in scenario (venue_lifecycle, issue 15)
+#: does not rewrite every expected table; each built-in is covered on its own elsewhere.
+SESSION_SCENARIOS = ("failure_matrix", "happy_path", "partial_fills", "tripwire")
 
 #: 25 duplicate fills (each a reconcile mismatch, tolerated by the rails): more than a status lists.
 MANY_MISMATCHES = {
@@ -35,16 +40,16 @@ def many_mismatches() -> Scenario:
 
 @pytest.fixture(scope="session")
 def out_all(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A snapshot directory of the four built-in scenarios. Never modify it."""
+    """A snapshot directory of :data:`SESSION_SCENARIOS`. Never modify it."""
     out = tmp_path_factory.mktemp("report-all") / "snap"
-    ids = [run_scenario(builtin_scenario(name), out_dir=out).run_id for name in BUILTIN_SCENARIOS]
+    ids = [run_scenario(builtin_scenario(name), out_dir=out).run_id for name in SESSION_SCENARIOS]
     write_session(out, ids, audit_key=None)
     return out
 
 
 @pytest.fixture(scope="session")
 def session_all(out_all: Path) -> SessionRow:
-    session, _ = read_session(out_all, list(BUILTIN_SCENARIOS))
+    session, _ = read_session(out_all, list(SESSION_SCENARIOS))
     return session
 
 

@@ -59,10 +59,11 @@ def test_index_lists_every_file_with_its_sha256(tmp_path: Path) -> None:
         "happy_path": ("STOPPED", "ok"),
         "partial_fills": ("STOPPED", "ok"),
         "tripwire": ("ERROR_REQUIRES_OPERATOR", "failed"),
+        "venue_lifecycle": ("STOPPED", "ok"),
     }
-    assert index["session"]["runs"] == 4
+    assert index["session"]["runs"] == 5
     assert index["session"]["status"] == "failed"
-    assert index["session"]["by_state"] == {"ERROR_REQUIRES_OPERATOR": 1, "STOPPED": 3}
+    assert index["session"]["by_state"] == {"ERROR_REQUIRES_OPERATOR": 1, "STOPPED": 4}
     assert index["schemas"]["health"] == "peak-dryrun/health/v1"
 
 
@@ -72,7 +73,7 @@ def test_session_documents_hold_every_run(tmp_path: Path) -> None:
     assert health["schema"] == "peak-dryrun/health-session/v1"
     assert list(health["runs"]) == sorted(ids)
     metrics = json.loads((out / "dryrun_metrics_snapshot.json").read_text())
-    assert metrics["session"]["counters"]['orders_place_total{outcome="ok"}'] == 6 + 5 + 3 + 1
+    assert metrics["session"]["counters"]['orders_place_total{outcome="ok"}'] == 6 + 5 + 3 + 1 + 3
     prom = (out / "dryrun_metrics.prom").read_text()
     assert 'orders_place_total{outcome="ok",run="happy_path"} 5.0' in prom
     assert "_created" not in prom
