@@ -11,10 +11,12 @@ import pytest
 
 from pytest_peak_dryrun.cli import main
 from pytest_peak_dryrun.core.dryrun import run_scenario
-from pytest_peak_dryrun.core.scenario import BUILTIN_SCENARIOS, builtin_scenario
+from pytest_peak_dryrun.core.scenario import builtin_scenario
 from pytest_peak_dryrun.report.session import write_session
 
-ALL = tuple(BUILTIN_SCENARIOS)  # failure_matrix, happy_path, partial_fills, tripwire
+# The four built-ins the report tables below were written for (a later built-in, amend, has its
+# own golden in tests/golden and does not reshuffle every expected table).
+ALL = ("failure_matrix", "happy_path", "partial_fills", "tripwire")
 HEALTHY = tuple(name for name in ALL if name != "tripwire")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pytest_peak_dryrun.core.dryrun import run_scenario
-from pytest_peak_dryrun.core.scenario import BUILTIN_SCENARIOS, Scenario, builtin_scenario, parse_scenario
+from pytest_peak_dryrun.core.scenario import Scenario, builtin_scenario, parse_scenario
 from pytest_peak_dryrun.report.rows import SessionRow
 from pytest_peak_dryrun.report.session import read_session, write_session
 
@@ -27,6 +27,11 @@ def _many_mismatches() -> Scenario:
     return parse_scenario(MANY_MISMATCHES, source="many_mismatches")
 
 
+#: The four built-ins the report tables were written for (a later built-in, amend, has its own
+#: golden in tests/golden and does not reshuffle every expected table).
+REPORT_SCENARIOS = ("failure_matrix", "happy_path", "partial_fills", "tripwire")
+
+
 @pytest.fixture
 def many_mismatches() -> Scenario:
     """:data:`MANY_MISMATCHES` as a scenario."""
@@ -37,14 +42,14 @@ def many_mismatches() -> Scenario:
 def out_all(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A snapshot directory of the four built-in scenarios. Never modify it."""
     out = tmp_path_factory.mktemp("report-all") / "snap"
-    ids = [run_scenario(builtin_scenario(name), out_dir=out).run_id for name in BUILTIN_SCENARIOS]
+    ids = [run_scenario(builtin_scenario(name), out_dir=out).run_id for name in REPORT_SCENARIOS]
     write_session(out, ids, audit_key=None)
     return out
 
 
 @pytest.fixture(scope="session")
 def session_all(out_all: Path) -> SessionRow:
-    session, _ = read_session(out_all, list(BUILTIN_SCENARIOS))
+    session, _ = read_session(out_all, list(REPORT_SCENARIOS))
     return session
 
 
