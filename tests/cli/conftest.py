@@ -11,7 +11,7 @@ import pytest
 
 from pytest_peak_dryrun.cli import main
 from pytest_peak_dryrun.core.dryrun import run_scenario
-from pytest_peak_dryrun.core.scenario import builtin_scenario
+from pytest_peak_dryrun.core.scenario import BUILTIN_SCENARIOS, builtin_scenario
 from pytest_peak_dryrun.report.session import write_session
 
 # The four built-ins the report tables below were written for (a later built-in, amend, has its
@@ -42,6 +42,12 @@ def tree_state(directory: Path) -> dict[str, tuple[int, int, str]]:
 def snapshot_all(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """All four built-in scenarios (tripwire needs the operator). Never modify it."""
     return build_snapshot(tmp_path_factory.mktemp("snap-all") / "snap", ALL)
+
+
+@pytest.fixture(scope="session")
+def snapshot_builtins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every built-in scenario (for what each one's golden file pins). Never modify it."""
+    return build_snapshot(tmp_path_factory.mktemp("snap-builtins") / "snap", BUILTIN_SCENARIOS)
 
 
 @pytest.fixture(scope="session")

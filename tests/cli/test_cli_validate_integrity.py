@@ -114,19 +114,19 @@ def test_report_audit_head_must_be_the_chains(cli: Cli, snapshot_copy: Path) -> 
 
 
 @pytest.mark.parametrize("name", BUILTIN_SCENARIOS)
-def test_committed_golden_pins_the_chain_head(snapshot_all: Path, name: str) -> None:
+def test_committed_golden_pins_the_chain_head(snapshot_builtins: Path, name: str) -> None:
     """The golden file of each built-in scenario holds the head of the chain its run writes.
 
-    The golden test's run has another run id (from its node id) than ``snapshot_all``'s:
+    The golden test's run has another run id (from its node id) than ``snapshot_builtins``'s:
     the head leaves the run id out, so it is the same.
     """
     golden = json.loads((GOLDEN / f"test_builtin_scenario_report[{name}].json").read_text(encoding="utf-8"))
-    audit = snapshot_all / "runs" / name / "audit.jsonl"
+    audit = snapshot_builtins / "runs" / name / "audit.jsonl"
     assert golden["audit"] == {
         "events": len(audit.read_text(encoding="utf-8").splitlines()),
         "head_sha256": _chain_head(audit),
     }
-    assert dumps(golden) == (snapshot_all / "runs" / name / "report.json").read_text(encoding="utf-8")
+    assert dumps(golden) == (snapshot_builtins / "runs" / name / "report.json").read_text(encoding="utf-8")
 
 
 def _rewrite_history(directory: Path, run_id: str, drop_kind: str) -> None:
@@ -188,7 +188,7 @@ def keyed_copy(keyed_snapshot: Path, tmp_path: Path) -> Path:
 
 
 def test_keyed_directory_verifies_with_the_key(
-    cli: Cli, keyed_snapshot: Path, snapshot_all: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, keyed_snapshot: Path, snapshot_builtins: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(AUDIT_KEY_ENV, KEY)
     assert cli("validate", keyed_snapshot) == (0, f"{keyed_snapshot}: ok\n", "")
@@ -197,7 +197,7 @@ def test_keyed_directory_verifies_with_the_key(
     assert index["seal"]["key_id"] == audit_key_id(KEY.encode())
     for name in BUILTIN_SCENARIOS:  # the reports (so the golden files) are the unkeyed run's, byte for byte
         keyed = (keyed_snapshot / "runs" / name / "report.json").read_bytes()
-        assert keyed == (snapshot_all / "runs" / name / "report.json").read_bytes()
+        assert keyed == (snapshot_builtins / "runs" / name / "report.json").read_bytes()
     assert KEY not in "".join(p.read_text() for p in keyed_snapshot.rglob("*") if p.is_file())
 
 
