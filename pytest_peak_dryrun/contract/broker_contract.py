@@ -229,7 +229,9 @@ class BrokerContract:
         order = self.wait_for(broker, sim_clock, boid, frozenset({OrderState.ACK}))
         assert (order.qty, order.limit_price) == (Decimal("2"), Decimal("2.00"))
 
-    def test_replace_below_the_filled_quantity_or_of_a_filled_order_is_refused(self, contract_broker: Broker, sim_clock: SimClock) -> None:
+    def test_replace_below_the_filled_quantity_or_of_a_filled_order_is_refused(
+        self, contract_broker: Broker, sim_clock: SimClock
+    ) -> None:
         broker = self.replacing(contract_broker)
         marketable = OrderRequest(
             instrument=self.INSTRUMENT,
