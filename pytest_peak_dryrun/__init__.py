@@ -54,6 +54,8 @@ __all__ = [
     "OrderPlaceEvent",
     "OrderQueryEvent",
     "OrderRejectedError",
+    "OrderReplaceEvent",
+    "OrderReplacedEvent",
     "OrderRequest",
     "OrderState",
     "OrderTransitionEvent",
@@ -65,6 +67,8 @@ __all__ = [
     "RateLimitError",
     "ReconcileMismatchEvent",
     "ReconcilePassEvent",
+    "ReplaceIntent",
+    "ReplacingBroker",
     "RetryEvent",
     "RetryPolicy",
     "RetryableBrokerError",
@@ -97,6 +101,8 @@ _WHERE: Final[dict[str, str]] = {
     "BrokerError": "core.errors",
     "BrokerTimeoutError": "core.errors",
     "CancelIntent": "core.scenario",
+    "ReplaceIntent": "core.scenario",
+    "ReplacingBroker": "core.broker",
     "DryRunConfig": "core.orchestrator",
     "DryRunResult": "core.dryrun",
     "Event": "core.events",
@@ -125,6 +131,8 @@ _WHERE: Final[dict[str, str]] = {
     "Orchestrator": "core.orchestrator",
     "Order": "core.model",
     "OrderCancelEvent": "core.events",
+    "OrderReplaceEvent": "core.events",
+    "OrderReplacedEvent": "core.events",
     "OrderPlaceEvent": "core.events",
     "OrderQueryEvent": "core.events",
     "OrderRejectedError": "core.errors",
@@ -166,7 +174,7 @@ if TYPE_CHECKING:
     from .core.adapter import BrokerAdapter
     from .core.audit import AuditLog, verify_audit_lines
     from .core.boundary import check_broker
-    from .core.broker import Broker, MockBroker, MockBrokerConfig
+    from .core.broker import Broker, MockBroker, MockBrokerConfig, ReplacingBroker
     from .core.clock import SimClock
     from .core.dryrun import DryRunResult, run_scenario
     from .core.errors import (
@@ -193,6 +201,8 @@ if TYPE_CHECKING:
         OrderCancelEvent,
         OrderPlaceEvent,
         OrderQueryEvent,
+        OrderReplacedEvent,
+        OrderReplaceEvent,
         OrderTransitionEvent,
         PreflightCheckEvent,
         RailTripEvent,
@@ -208,7 +218,15 @@ if TYPE_CHECKING:
     from .core.orchestrator import DryRunConfig, Orchestrator, SessionState
     from .core.orders import LEGAL_TRANSITIONS, OrderState, OrderType, Side
     from .core.retry import RetryPolicy
-    from .core.scenario import CancelIntent, PlaceIntent, Scenario, ScenarioError, load_scenario, parse_scenario
+    from .core.scenario import (
+        CancelIntent,
+        PlaceIntent,
+        ReplaceIntent,
+        Scenario,
+        ScenarioError,
+        load_scenario,
+        parse_scenario,
+    )
     from .core.snapshots import HealthSnapshot, MetricsSnapshot, StatusSnapshot
     from .core.stream import EventLog
     from .netguard import NoLiveError

@@ -1,7 +1,7 @@
 """Hypothesis strategies for generated dry-run scenarios (deterministic simulation testing).
 
 ``scenarios(...)`` draws valid :class:`~pytest_peak_dryrun.Scenario` objects: orders (market
-and limit, both sides, a time in force or none), cancels of them, a fault schedule (every
+and limit, both sides, a time in force or none), cancels and replaces (amends) of them, a fault schedule (every
 :class:`~pytest_peak_dryrun.FaultKind` on the operations it can be attached to, read from
 :data:`~pytest_peak_dryrun.core.faults.FAULT_OPS`), a seeded fault rate, venue latencies and a
 fill model. Everything else (instruments, rails, retry policy, reconcile interval, stop
@@ -46,6 +46,8 @@ _MAX_QTY: Final = 10
 _MAX_LIMIT_TICKS: Final = 10
 #: A cancel comes 0..this many steps after its order (shrinks to the same step).
 _MAX_CANCEL_DELAY: Final = 3
+#: A replace comes 0..this many steps after its order (shrinks to the same step).
+_MAX_REPLACE_DELAY: Final = 3
 #: A scheduled fault hits 1..this many calls (or fills).
 _MAX_FAULT_TIMES: Final = 3
 #: A fault rate is 1..this many percent.
@@ -59,6 +61,7 @@ class Shape:
     max_steps: int
     max_orders: int
     max_cancels: int
+    max_replaces: int
     max_faults: int
     fault_kinds: tuple[FaultKind, ...]
     fault_rate: bool
@@ -97,6 +100,7 @@ def scenarios(
     max_steps: int = 12,
     max_orders: int = 4,
     max_cancels: int = 3,
+    max_replaces: int = 2,
     max_faults: int = 3,
     fault_kinds: Iterable[FaultKind | str] | None = None,
     fault_rate: bool = True,
@@ -108,7 +112,10 @@ def scenarios(
 ) -> st.SearchStrategy[Scenario]:
     """A strategy of valid scenarios of 1 to ``max_steps`` steps.
 
-    ``max_orders``, ``max_cancels`` and ``max_faults`` bound the plan and the fault schedule;
+    ``max_orders``, ``max_cancels``, ``max_replaces`` and ``max_faults`` bound the plan and the
+    fault schedule (``max_replaces=0``: no ``[[replaces]]`` and no fault on the ``replace`` op,
+    for a broker without ``replace_order``; the draws are then those of a strategy that knows
+    no replaces, so a seed explores the same scenarios as before replaces existed);
     ``fault_kinds`` (default: every kind) are the kinds the schedule and the fault rate draw
     from; ``fault_rate=False`` leaves the seeded rate out; ``fill_models`` (default: all
     four), ``max_latency`` (acknowledgement and cancel latency, in steps) and ``max_slices``
@@ -125,6 +132,7 @@ def scenarios(
         max_steps=_bound("max_steps", max_steps, 1),
         max_orders=_bound("max_orders", max_orders, 0),
         max_cancels=_bound("max_cancels", max_cancels, 0),
+        max_replaces=_bound("max_replaces", max_replaces, 0),
         max_faults=_bound("max_faults", max_faults, 0),
         fault_kinds=_enum_values(fault_kinds, FaultKind, FaultKind, "fault_kinds"),
         fault_rate=bool(fault_rate),
@@ -158,6 +166,9 @@ def _scenario(draw: st.DrawFn, shape: Shape) -> Scenario:
         data["broker"]["partial_slices"] = draw(
             st.integers(min_value=min(2, shape.max_slices), max_value=shape.max_slices)
         )
+    if data["replaces"]:
+        # drawn last, and only with replaces: the draws of a scenario without them stay the old ones
+        data["broker"]["replace_latency_steps"] = draw(st.integers(min_value=0, max_value=shape.max_latency))
     return parse_scenario(data, source="scenarios()")
 
 
@@ -173,17 +184,21 @@ def _orders_and_cancels(
     drawn = draw(st.lists(_order(shape, steps), min_size=min(1, shape.max_orders), max_size=shape.max_orders))
     orders: list[dict[str, Any]] = []
     cancels: list[dict[str, Any]] = []
-    for number, (order, delay) in enumerate(drawn, start=1):
+    replaces: list[dict[str, Any]] = []
+    for number, (order, delay, replace) in enumerate(drawn, start=1):
         order["id"] = f"o{number}"
         orders.append(order)
         if delay is not None and len(cancels) < shape.max_cancels:
             cancels.append({"step": min(steps, order["step"] + delay), "order": order["id"]})
-    return {"orders": orders, "cancels": cancels}
+        if replace is not None and len(replaces) < shape.max_replaces:
+            replaces.append({**replace, "step": min(steps, order["step"] + replace["step"]), "order": order["id"]})
+    return {"orders": orders, "cancels": cancels, "replaces": replaces}
 
 
 @st.composite
-def _order(draw: st.DrawFn, shape: Shape, steps: int) -> tuple[dict[str, Any], int | None]:
-    """One order and, maybe, the number of steps after it that its cancel comes."""
+def _order(draw: st.DrawFn, shape: Shape, steps: int) -> tuple[dict[str, Any], int | None, dict[str, Any] | None]:
+    """One order, maybe the number of steps after it that its cancel comes, and maybe its replace
+    (``step`` the steps after the order; drawn only when ``max_replaces`` allows one)."""
     prices = shape.base.instruments
     symbol = draw(st.sampled_from(tuple(prices)))
     order: dict[str, Any] = {
@@ -201,13 +216,31 @@ def _order(draw: st.DrawFn, shape: Shape, steps: int) -> tuple[dict[str, Any], i
     if tif is not None:
         order["tif_steps"] = tif
     cancel_after = draw(st.none() | st.integers(min_value=0, max_value=_MAX_CANCEL_DELAY))
-    return order, cancel_after
+    # Drawn after everything that was drawn before replaces existed: with max_replaces=0 the
+    # draws are exactly the old ones.
+    replace = draw(st.none() | _replace(shape, order)) if shape.max_replaces else None
+    return order, cancel_after, replace
+
+
+@st.composite
+def _replace(draw: st.DrawFn, shape: Shape, order: Mapping[str, Any]) -> dict[str, Any]:
+    """New terms for ``order``: a quantity (shrinks to 1), and for a limit order maybe a new limit."""
+    replace: dict[str, Any] = {"step": draw(st.integers(min_value=0, max_value=_MAX_REPLACE_DELAY))}
+    limit = order.get("limit_price")
+    what = draw(st.sampled_from(("qty", "limit_price", "both"))) if limit is not None else "qty"
+    if what != "limit_price":
+        replace["qty"] = str(draw(st.integers(min_value=1, max_value=_MAX_QTY)))
+    if what != "qty":
+        tick = shape.base.broker.tick_size
+        ticks = draw(st.integers(min_value=-_MAX_LIMIT_TICKS, max_value=_MAX_LIMIT_TICKS))
+        replace["limit_price"] = format(max(tick, shape.base.instruments[order["instrument"]] + ticks * tick), "f")
+    return replace
 
 
 #: The intent fields of :class:`~pytest_peak_dryrun.Scenario` (joined by ``+``) and the builder
 #: that draws them, in order (a later builder sees the fields drawn before it). Intents that
 #: refer to an order are drawn with it: shrinking deletes them together.
-INTENT_FIELDS: Final[Mapping[str, IntentBuilder]] = {"orders+cancels": _orders_and_cancels}
+INTENT_FIELDS: Final[Mapping[str, IntentBuilder]] = {"orders+cancels+replaces": _orders_and_cancels}
 
 
 # -- faults -------------------------------------------------------------------------------------
@@ -217,6 +250,12 @@ def _op_order(op: BrokerOp) -> int:
     return list(BrokerOp).index(op)
 
 
+def _ops(shape: Shape, ops: Iterable[BrokerOp]) -> list[BrokerOp]:
+    """``ops`` in BrokerOp order; without replaces in the plan, ``replace`` left out (a fault on
+    it could never fire, and drawing it would move every later draw)."""
+    return sorted((op for op in ops if shape.max_replaces or op is not BrokerOp.REPLACE), key=_op_order)
+
+
 @st.composite
 def _fault_rule(draw: st.DrawFn, shape: Shape, steps: int) -> dict[str, Any]:
     kind = draw(st.sampled_from(shape.fault_kinds))
@@ -224,7 +263,7 @@ def _fault_rule(draw: st.DrawFn, shape: Shape, steps: int) -> dict[str, Any]:
         "step": draw(st.integers(min_value=0, max_value=steps)),
         # the ops this kind can be attached to, from FAULT_OPS (sorted: a frozenset's
         # iteration order is not the same in every process)
-        "op": draw(st.sampled_from(sorted(FAULT_OPS[kind], key=_op_order))).value,
+        "op": draw(st.sampled_from(_ops(shape, FAULT_OPS[kind]))).value,
         "kind": kind.value,
         "times": draw(st.integers(min_value=1, max_value=_MAX_FAULT_TIMES)),
     }
@@ -236,7 +275,7 @@ def _fault_rule(draw: st.DrawFn, shape: Shape, steps: int) -> dict[str, Any]:
 
 
 def _fault_rate(shape: Shape) -> st.SearchStrategy[dict[str, Any] | None]:
-    ops = tuple(sorted({op for kind in shape.fault_kinds for op in FAULT_OPS[kind]}, key=_op_order))
+    ops = tuple(_ops(shape, {op for kind in shape.fault_kinds for op in FAULT_OPS[kind]}))
     return st.none() | st.fixed_dictionaries(
         {
             "rate": st.integers(min_value=1, max_value=_MAX_RATE_PERCENT).map(lambda percent: percent / 100),

@@ -9,6 +9,10 @@ Besides the protocol's shape it checks that fills are sane (issue 11: a broker f
 price 0 used to pass): every price positive and within ``PRICE_BAND`` of the instrument's
 reference price, an order's fills never above its quantity, and ``filled_qty`` in queries
 agreeing with the fills.
+
+Amend/replace is optional (:class:`~pytest_peak_dryrun.ReplacingBroker`): the ``replace``
+tests run for a broker that has ``replace_order`` and are skipped, with the reason, for one
+that has not.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from ..core.boundary import replace_problem
 from ..core.broker import Broker, FillModel, MockBroker, MockBrokerConfig
 from ..core.clock import SimClock
 from ..core.errors import PermanentBrokerError, UnknownOrderError
@@ -198,3 +203,62 @@ class BrokerContract:
                     f"query_order({boid!r}) says filled_qty {queried[boid].filled_qty}; its fills add up to {total}"
                 )
             sim_clock.advance_step()
+
+    # -- replace (optional) -----------------------------------------------------------------
+
+    def replacing(self, broker: Broker) -> Any:
+        """``broker`` if it can replace; else the test is skipped, saying why."""
+        problem = replace_problem(broker)
+        if problem is not None:
+            pytest.skip(f"replace is optional and this broker does not offer it: {problem}")
+        return broker
+
+    def test_replace_qty_down_takes_the_new_quantity(self, contract_broker: Broker, sim_clock: SimClock) -> None:
+        broker = self.replacing(contract_broker)
+        boid = broker.place_order(self.resting("5"), idempotency_key="contract-replace-qty")
+        self.wait_for(broker, sim_clock, boid, frozenset({OrderState.ACK}))
+        assert broker.replace_order(boid, qty=Decimal("3")) is None
+        order = self.wait_for(broker, sim_clock, boid, frozenset({OrderState.ACK}))
+        assert (order.qty, order.limit_price, order.filled_qty) == (Decimal("3"), Decimal("1.00"), Decimal(0))
+
+    def test_replace_limit_price_takes_the_new_limit(self, contract_broker: Broker, sim_clock: SimClock) -> None:
+        broker = self.replacing(contract_broker)
+        boid = broker.place_order(self.resting("2"), idempotency_key="contract-replace-limit")
+        self.wait_for(broker, sim_clock, boid, frozenset({OrderState.ACK}))
+        broker.replace_order(boid, limit_price=Decimal("2.00"))
+        order = self.wait_for(broker, sim_clock, boid, frozenset({OrderState.ACK}))
+        assert (order.qty, order.limit_price) == (Decimal("2"), Decimal("2.00"))
+
+    def test_replace_below_the_filled_quantity_or_of_a_filled_order_is_refused(
+        self, contract_broker: Broker, sim_clock: SimClock
+    ) -> None:
+        broker = self.replacing(contract_broker)
+        marketable = OrderRequest(
+            instrument=self.INSTRUMENT,
+            side=Side.BUY,
+            qty=Decimal("6"),
+            order_type=OrderType.LIMIT,
+            limit_price=Decimal("1.00"),
+        )
+        boid = broker.place_order(marketable, idempotency_key="contract-replace-below")
+        self.wait_for(broker, sim_clock, boid, frozenset({OrderState.ACK}))
+        # the limit moves to the market: it trades; then half of what has filled is too little
+        broker.replace_order(boid, limit_price=Decimal("150.00"))
+        order = self.wait_for(broker, sim_clock, boid, frozenset({OrderState.FILLED, OrderState.PARTIAL}))
+        assert order.filled_qty > 0
+        if order.state is OrderState.FILLED:
+            with pytest.raises(PermanentBrokerError):
+                broker.replace_order(boid, qty=order.filled_qty / 2)
+            return
+        with pytest.raises(PermanentBrokerError):
+            broker.replace_order(boid, qty=order.filled_qty / 2)
+        assert broker.query_order(boid).qty == Decimal("6")
+
+    def test_replace_of_an_ended_order_is_refused(self, contract_broker: Broker, sim_clock: SimClock) -> None:
+        broker = self.replacing(contract_broker)
+        boid = broker.place_order(self.resting("2"), idempotency_key="contract-replace-ended")
+        broker.cancel_order(boid)
+        self.wait_for(broker, sim_clock, boid, frozenset(TERMINAL_STATES))
+        with pytest.raises(PermanentBrokerError):
+            broker.replace_order(boid, qty=Decimal("1"))
+        assert broker.query_order(boid).qty == Decimal("2")

@@ -17,7 +17,11 @@ with the kit an adapter is the venue's five calls plus a few declarative tables:
   turn a bug in the adapter into a quiet "rejected" order. Map the venue's base exception
   class to ``PermanentBrokerError`` to treat every other venue error as a rejection.
 - ``cancel_map``: a venue's answer to a cancel -> an error to raise (``None``: accepted).
-  Answers not in the map are accepted and ignored.
+  Answers not in the map are accepted and ignored. ``replace_map`` does the same for a replace.
+- replace (amend) is optional: implement ``venue_replace`` and the adapter has
+  ``replace_order`` (else it has none, and the preflight refuses scenarios with
+  ``[[replaces]]`` for it). Its ``order_fields`` must then say where the venue's ``qty`` is
+  (and ``limit_price``, if limit orders are amended): queries report the venue's current terms.
 - ``order_fields`` / ``fill_fields``: where our fields are in the venue's records (an
   attribute or key name, or a callable taking the record).
 - the cursor: the venue's cursor objects are kept in a table behind the int positions the
@@ -38,7 +42,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, ClassVar, Final, NoReturn
+from typing import Any, ClassVar, Final, NoReturn, Protocol
 
 from .clock import SimClock
 from .errors import BrokerContractError, BrokerError, RetryableBrokerError
@@ -99,6 +103,12 @@ def _check_factory(owner: str, table: str, key: object, factory: object) -> None
         raise TypeError(f"{owner}.{table}[{key!r}]: expected a BrokerError class or a callable, got {factory!r}")
 
 
+class _ReplaceFn(Protocol):
+    def __call__(
+        self, broker_order_id: str, *, qty: Decimal | None = None, limit_price: Decimal | None = None
+    ) -> None: ...
+
+
 class BrokerAdapter(ABC):
     """Base class of an adapter from a venue to the Broker protocol (see the module docstring).
 
@@ -122,6 +132,7 @@ class BrokerAdapter(ABC):
     state_map: ClassVar[Mapping[Any, OrderState | str]] = {}
     error_map: ClassVar[Mapping[type[BaseException], ErrorFactory]] = {}
     cancel_map: ClassVar[Mapping[Any, ErrorFactory | None]] = {}
+    replace_map: ClassVar[Mapping[Any, ErrorFactory | None]] = {}
     order_fields: ClassVar[Mapping[str, FieldRef]] = {
         "broker_order_id": "order_id",
         "state": "state",
@@ -139,7 +150,10 @@ class BrokerAdapter(ABC):
     retention_steps: ClassVar[int] = 1_000
 
     _states: ClassVar[dict[Any, OrderState]] = {}
+    #: True when the subclass implements ``venue_replace`` (set when the class is defined)
+    _replaces: ClassVar[bool] = False
     on_step: Callable[[int], None]  # present only when the venue has one (see __init__)
+    replace_order: _ReplaceFn  # present only when the subclass implements venue_replace (see __init__)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -157,9 +171,16 @@ class BrokerAdapter(ABC):
             if not (isinstance(key, type) and issubclass(key, BaseException)):
                 raise TypeError(f"{cls.__name__}.error_map: key {key!r} is not an exception type")
             _check_factory(cls.__name__, "error_map", key, factory)
-        for key, answer in cls.cancel_map.items():
-            if answer is not None:
-                _check_factory(cls.__name__, "cancel_map", key, answer)
+        for table_name in ("cancel_map", "replace_map"):
+            for key, answer in getattr(cls, table_name).items():
+                if answer is not None:
+                    _check_factory(cls.__name__, table_name, key, answer)
+        cls._replaces = cls.venue_replace is not BrokerAdapter.venue_replace
+        if cls._replaces and "qty" not in cls.order_fields:
+            raise TypeError(
+                f"{cls.__name__} implements venue_replace, so queries must report the venue's current "
+                "quantity: order_fields does not say where the qty is (add 'qty', and 'limit_price')"
+            )
         for table, model, required in (
             ("order_fields", Order, ("broker_order_id", "state", "filled_qty")),
             ("fill_fields", Fill, ("fill_id", "broker_order_id", "qty", "price")),
@@ -186,6 +207,9 @@ class BrokerAdapter(ABC):
         self._cursors: dict[int, Any] = {}
         if callable(getattr(venue, "on_step", None)) and not hasattr(type(self), "on_step"):
             self.on_step = self._forward_step
+        if self._replaces:
+            # Only then: a replace_order that cannot replace would pass the preflight's check.
+            self.replace_order = self._replace_order
 
     # -- what a subclass implements: one venue call each ----------------------------------
 
@@ -209,6 +233,11 @@ class BrokerAdapter(ABC):
     @abstractmethod
     def venue_fills(self, cursor: Any) -> tuple[Any, Iterable[object]]:
         """``(next venue cursor, the venue's executions after cursor)``."""
+
+    def venue_replace(self, venue_order_id: Any, qty: Decimal | None, limit_price: Decimal | None) -> object:
+        """Optional: ask the venue to amend the order (``None``: keep that term); the answer
+        goes through ``replace_map``. Implement it and the adapter gets ``replace_order``."""
+        raise NotImplementedError  # never called: replace_order exists only when overridden
 
     # -- the Broker protocol ----------------------------------------------------------------
 
@@ -244,6 +273,23 @@ class BrokerAdapter(ABC):
             return
         if factory is not None:
             raise _error_from(factory, answer, f"cancel {broker_order_id}: the venue answered {answer!r}")
+
+    def _replace_order(
+        self, broker_order_id: str, *, qty: Decimal | None = None, limit_price: Decimal | None = None
+    ) -> None:
+        try:
+            answer = self.venue_replace(self._venue_id(broker_order_id), qty, limit_price)
+        except Exception as exc:
+            self._raise_mapped(exc)
+            raise
+        if answer is None or not self.replace_map:
+            return
+        try:
+            factory = self.replace_map.get(answer)
+        except TypeError:  # an unhashable answer cannot be in the map
+            return
+        if factory is not None:
+            raise _error_from(factory, answer, f"replace {broker_order_id}: the venue answered {answer!r}")
 
     def query_order(self, broker_order_id: str) -> Order:
         try:
@@ -355,6 +401,9 @@ class BrokerAdapter(ABC):
             return self._foreign_order(record, boid, state, filled, method)
         if state in TERMINAL_STATES:
             self._ended_now(entry, boid)
+        if self._replaces:
+            # An amended order: the venue's current terms, remembered for the fills' bookkeeping.
+            entry.request = self._current_terms(record, entry.request, method)
         req = entry.request
         return Order(
             order_id=entry.key,
@@ -368,6 +417,16 @@ class BrokerAdapter(ABC):
             state=state,
             created_step=entry.created_step,
         )
+
+    def _current_terms(self, record: object, request: OrderRequest, method: str) -> OrderRequest:
+        qty = self._number(record, "qty", "order_fields", method)
+        limit = request.limit_price
+        if "limit_price" in self.order_fields:
+            raw = self._read(record, "limit_price", "order_fields", method)
+            limit = None if raw is None else self._number(record, "limit_price", "order_fields", method)
+        if qty == request.qty and limit == request.limit_price:
+            return request
+        return request.replace(qty=qty, limit_price=limit)
 
     def _foreign_order(self, record: object, boid: str, state: OrderState, filled: Decimal, method: str) -> Order:
         """An order this adapter did not place: every field must come from the venue's record."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Final, NoReturn
 
 import msgspec
@@ -33,7 +34,15 @@ from .broker import Broker, MockBroker
 from .errors import BrokerContractError
 from .model import Fill, Order, OrderRequest
 
-__all__ = ["PROTOCOL_CALLS", "CheckedBroker", "check_broker", "signature_problems", "unwrap_broker"]
+__all__ = [
+    "PROTOCOL_CALLS",
+    "REPLACE_CALL",
+    "CheckedBroker",
+    "check_broker",
+    "replace_problem",
+    "signature_problems",
+    "unwrap_broker",
+]
 
 _ORDER_FIX: Final = "return a pytest_peak_dryrun.Order (BrokerAdapter builds one from a venue's record)"
 _FILL_FIX: Final = "return pytest_peak_dryrun.Fill records (BrokerAdapter builds them from a venue's executions)"
@@ -99,6 +108,23 @@ class CheckedBroker:
                 "None",
                 "return None, and raise OrderRejectedError when the venue refuses the cancel "
                 "(BrokerAdapter.cancel_map maps a venue's answer)",
+            )
+
+    def replace_order(
+        self, broker_order_id: str, *, qty: Decimal | None = None, limit_price: Decimal | None = None
+    ) -> None:
+        # Like cancel_order: None, and a refusal is an error; an answer returned would be lost.
+        # (Only called for a broker that has replace_order: the preflight's broker_replace check.)
+        replace: Any = self.__wrapped__.replace_order  # type: ignore[attr-defined]
+        result: object = replace(broker_order_id, qty=qty, limit_price=limit_price)
+        if result is not None:
+            _fail(
+                self.__wrapped__,
+                "replace_order",
+                _shape(result),
+                "None",
+                "return None, and raise OrderRejectedError when the venue refuses the replace "
+                "(BrokerAdapter.replace_map maps a venue's answer)",
             )
 
     def query_order(self, broker_order_id: str) -> Order:
@@ -211,6 +237,55 @@ PROTOCOL_CALLS: Final[tuple[tuple[str, str, tuple[object, ...], dict[str, object
 )
 
 
+#: The optional replace capability, called as the orchestrator calls it (see :func:`replace_problem`).
+REPLACE_CALL: Final[tuple[str, str, tuple[object, ...], dict[str, object]]] = (
+    "replace_order",
+    "replace_order(broker_order_id, *, qty=None, limit_price=None)",
+    (_ANY,),
+    {"qty": None, "limit_price": None},
+)
+
+
+def replace_problem(broker: object) -> str | None:
+    """Why ``broker`` (under any wrappers) cannot amend orders, or None when it can.
+
+    ``replace_order`` is optional (:class:`~.broker.ReplacingBroker`): only a scenario with
+    ``[[replaces]]`` needs it, and the preflight asks this then, so such a scenario fails
+    before its first step, naming the fix, rather than with an ``AttributeError`` mid-run.
+    """
+    own = unwrap_broker(broker)
+    name_of = type(own).__name__
+    name, expected, args, kwargs = REPLACE_CALL
+    method = getattr(own, name, None)
+    if method is None:
+        return (
+            f"{name_of} has no {expected}, and the scenario replaces orders ([[replaces]]); "
+            f"give the adapter that method (BrokerAdapter: implement venue_replace), "
+            f"or take the replaces out of the scenario"
+        )
+    return _call_problem(name_of, name, method, expected, args, kwargs)
+
+
+def _call_problem(
+    name_of: str, name: str, method: object, expected: str, args: tuple[object, ...], kwargs: dict[str, object]
+) -> str | None:
+    if not callable(method):
+        return f"{name_of}.{name} is not callable; expected {expected}"
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        bare = signature.replace(
+            parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+            return_annotation=signature.empty,
+        )
+        return f"{name_of}.{name}{bare} cannot be called as {expected}: {exc}"
+    return None
+
+
 def signature_problems(broker: object) -> list[str]:
     """Protocol methods of ``broker`` that cannot be called the way the orchestrator calls them.
 
@@ -224,19 +299,7 @@ def signature_problems(broker: object) -> list[str]:
         if method is None:
             problems.append(f"{name_of} has no method {name}; expected {expected}")
             continue
-        if not callable(method):
-            problems.append(f"{name_of}.{name} is not callable; expected {expected}")
-            continue
-        try:
-            signature = inspect.signature(method)
-        except (TypeError, ValueError):
-            continue
-        try:
-            signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            bare = signature.replace(
-                parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
-                return_annotation=signature.empty,
-            )
-            problems.append(f"{name_of}.{name}{bare} cannot be called as {expected}: {exc}")
+        problem = _call_problem(name_of, name, method, expected, args, kwargs)
+        if problem is not None:
+            problems.append(problem)
     return problems

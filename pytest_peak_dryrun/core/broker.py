@@ -18,6 +18,13 @@ much of a marketable order trades when, not in where the market is.
 Faults are not the venue's business: :class:`~pytest_peak_dryrun.core.faults.FaultInjector`
 applies them around any broker, this one included. The venue only offers what no wrapper
 can fake from outside: :meth:`MockBroker.race_cancel`, a cancel that a fill wins.
+
+Amend/replace (:meth:`MockBroker.replace_order`) follows FIX PendingReplace: the order goes
+to ``PENDING_REPLACE`` and, ``replace_latency_steps`` later, takes its new quantity and/or
+limit price and goes back to working (``ACK`` / ``PARTIAL``), or is refused there if it has
+filled past the new quantity meanwhile. Fills against the old terms go on while the amend is
+pending, so a fill can win the race. Once amended, the limit rules above apply to the new
+terms at once: a limit moved to the marketable side fills at the market, one moved away rests.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ __all__ = [
     "FillModel",
     "MockBroker",
     "MockBrokerConfig",
+    "ReplacingBroker",
 ]
 
 
@@ -59,8 +67,10 @@ class Broker(Protocol):
 
     Optional, looked up by name: ``clock`` (the run's SimClock, if the broker runs on it),
     ``on_step(step)`` (called whenever the run's clock moves to ``step``), ``race_cancel``
-    (a cancel that a fill wins, for the ``cancel_race`` fault) and ``dry_run = True`` (what
-    a broker that is not a MockBroker must declare). See the README, "Bring your own broker".
+    (a cancel that a fill wins, for the ``cancel_race`` fault), ``replace_order`` (amend an
+    order: :class:`ReplacingBroker`; only scenarios with ``[[replaces]]`` need it, and the
+    preflight refuses them for a broker without it) and ``dry_run = True`` (what a broker
+    that is not a MockBroker must declare). See the README, "Bring your own broker".
     """
 
     def place_order(self, request: OrderRequest, *, idempotency_key: str) -> str: ...
@@ -72,6 +82,31 @@ class Broker(Protocol):
     def list_open_orders(self) -> list[Order]: ...
 
     def iter_fills(self, cursor: int) -> tuple[int, Sequence[Fill]]: ...
+
+
+@runtime_checkable
+class ReplacingBroker(Broker, Protocol):
+    """A :class:`Broker` that can also amend an order: the optional ``replace`` capability.
+
+    Optional on purpose: adapters written before amend/replace existed keep working for every
+    scenario without ``[[replaces]]``; a scenario with replaces fails the preflight
+    (``broker_replace``) for a broker without ``replace_order``, naming the fix, instead of an
+    ``AttributeError`` mid-run.
+
+    ``replace_order`` asks the venue to change the order's quantity and/or limit price (at
+    least one; the other stays). The order keeps its broker order id. Return ``None`` once the
+    venue has taken the request: the order is ``PENDING_REPLACE`` until the venue applies it
+    (back to ``ACK`` / ``PARTIAL`` with the new terms in ``query_order``) or refuses it (back
+    with the old terms). Raise ``OrderRejectedError`` when the venue refuses it at once (the
+    order has ended, a new quantity below what has filled, an order not yet acknowledged or
+    being canceled) and ``InvalidOrderError`` for a request that can never be valid (nothing
+    to change, a non-positive quantity or price, a limit price for a market order). Asking
+    again for the same terms (the retry after a timeout) must be harmless.
+    """
+
+    def replace_order(
+        self, broker_order_id: str, *, qty: Decimal | None = None, limit_price: Decimal | None = None
+    ) -> None: ...
 
 
 class FillModel(str, Enum):
@@ -97,6 +132,9 @@ class BrokerBehaviour(BaseModel):
 
     ack_latency_steps: int = Field(default=0, ge=0, le=1_000)
     cancel_latency_steps: int = Field(default=0, ge=0, le=1_000)
+    replace_latency_steps: int = Field(
+        default=0, ge=0, le=1_000, description="steps from a replace request until the venue applies it"
+    )
     fill_model: FillModel = FillModel.IMMEDIATE
     partial_slices: int = Field(default=2, ge=1, le=1_000)
     tick_size: Money = Field(default=Decimal("0.01"), gt=0)
@@ -142,6 +180,7 @@ _ACK: Final = 0
 _FILL_SLICE: Final = 1
 _EXPIRE: Final = 2
 _CANCEL_DONE: Final = 3
+_REPLACE_DONE: Final = 4
 
 # Read on every order, so bound once here: an enum member read off its class (OrderState.NEW)
 # goes through EnumType's __getattr__ hook (~0.1 µs each).
@@ -149,6 +188,7 @@ _MARKET, _LIMIT = OrderType.MARKET, OrderType.LIMIT
 _BUY, _SELL = Side.BUY, Side.SELL
 _NEW, _ACKED, _PARTIAL, _FILLED = OrderState.NEW, OrderState.ACK, OrderState.PARTIAL, OrderState.FILLED
 _PENDING_CANCEL, _CANCELED = OrderState.PENDING_CANCEL, OrderState.CANCELED
+_PENDING_REPLACE: Final = OrderState.PENDING_REPLACE
 _ZERO: Final = Decimal(0)
 
 
@@ -170,6 +210,8 @@ class _VenueOrder:
         "order_id",
         "order_type",
         "qty",
+        "replace_limit",
+        "replace_qty",
         "side",
         "slices_left",
         "state",
@@ -194,6 +236,9 @@ class _VenueOrder:
         self.last_exec_seq = 0
         self.slices_left = 0
         self.terminal_step = -1
+        # the terms of the replace in flight (while PENDING_REPLACE)
+        self.replace_qty = _ZERO
+        self.replace_limit: Decimal | None = None
 
     def move_to(self, to_state: OrderState) -> None:
         if to_state not in LEGAL_TRANSITIONS[self.state]:  # check_transition, without its call (hot path)
@@ -267,6 +312,58 @@ class MockBroker:
         order it is too late, as with ``cancel_order``.
         """
         self._cancel(broker_order_id, race=True)
+
+    def replace_order(
+        self, broker_order_id: str, *, qty: Decimal | None = None, limit_price: Decimal | None = None
+    ) -> None:
+        """Amend a working order's quantity and/or limit price (:class:`ReplacingBroker`).
+
+        Refused at once (``OrderRejectedError``, the order unchanged): an ended order
+        (``too_late``), one not acknowledged yet (``not_acknowledged``), one being canceled
+        (``cancel_pending``), one with another amend in flight (``replace_pending``), a new
+        quantity below the filled quantity (``below_filled``) or above the venue's
+        ``max_order_qty`` (``too_large``). Otherwise the order is ``PENDING_REPLACE`` and the
+        amend is applied ``replace_latency_steps`` later, unless a fill has taken the order
+        past the new quantity by then (refused: back to working, old terms). The same terms
+        asked for again while they are pending change nothing (the retry after a timeout);
+        asked for again once applied, they are applied again, which changes nothing either.
+        """
+        self._catch_up()
+        venue = self._get(broker_order_id)
+        label = f"replace {broker_order_id}"
+        if qty is None and limit_price is None:
+            raise InvalidOrderError(f"{label}: nothing to change (give qty and/or limit_price)")
+        if qty is not None and qty <= 0:
+            raise InvalidOrderError(f"{label}: quantity must be positive, got {qty}")
+        if limit_price is not None:
+            if venue.order_type is _MARKET:
+                raise InvalidOrderError(f"{label}: a MARKET order has no limit price to replace")
+            if limit_price <= 0:
+                raise InvalidOrderError(f"{label}: limit_price must be positive, got {limit_price}")
+        new_qty = venue.qty if qty is None else qty
+        new_limit = venue.limit_price if limit_price is None else limit_price
+        state = venue.state
+        if state is _PENDING_REPLACE:
+            if (venue.replace_qty, venue.replace_limit) == (new_qty, new_limit):
+                return  # the same request again (a retry after a timeout): nothing new
+            raise OrderRejectedError(f"{label}: another replace is pending", reason="replace_pending")
+        if state not in OPEN_STATES:
+            raise OrderRejectedError(f"{label}: too late, order is {state.value}", reason="too_late")
+        if state is _NEW:
+            raise OrderRejectedError(f"{label}: the order is not acknowledged yet", reason="not_acknowledged")
+        if state is _PENDING_CANCEL:
+            raise OrderRejectedError(f"{label}: a cancel is pending", reason="cancel_pending")
+        if new_qty < venue.filled_qty:
+            raise OrderRejectedError(
+                f"{label}: quantity {new_qty} is below the filled quantity {venue.filled_qty}", reason="below_filled"
+            )
+        limit = self._max_order_qty
+        if limit is not None and new_qty > limit:
+            raise OrderRejectedError(f"{label}: quantity {new_qty} above venue limit {limit}", reason="too_large")
+        venue.move_to(_PENDING_REPLACE)
+        venue.replace_qty = new_qty
+        venue.replace_limit = new_limit
+        self._at(self.clock.step + self.config.replace_latency_steps, _REPLACE_DONE, broker_order_id)
 
     def query_order(self, broker_order_id: str) -> Order:
         now = self.clock.step
@@ -442,10 +539,32 @@ class MockBroker:
                     venue.slices_left = self._slices
                     self._run(_FILL_SLICE, boid, step)
         elif action == _EXPIRE:
-            if venue.state in (_ACKED, _PARTIAL, _PENDING_CANCEL):
+            if venue.state in (_ACKED, _PARTIAL, _PENDING_CANCEL, _PENDING_REPLACE):
                 self._finish(venue, OrderState.EXPIRED)
         elif action == _CANCEL_DONE and venue.state is _PENDING_CANCEL:
             self._finish(venue, _CANCELED)
+        elif action == _REPLACE_DONE and venue.state is _PENDING_REPLACE:
+            self._apply_replace(venue, step)
+
+    def _apply_replace(self, venue: _VenueOrder, step: int) -> None:
+        """The amend's latency is over: take the new terms (or refuse them), back to working."""
+        venue.updated_step = step
+        if venue.replace_qty < venue.filled_qty:
+            # Fills against the old terms took the order past the new quantity meanwhile.
+            venue.move_to(_PARTIAL if venue.filled_qty > 0 else _ACKED)
+            return
+        venue.qty = venue.replace_qty
+        venue.limit_price = venue.replace_limit
+        if venue.filled_qty >= venue.qty:
+            self._finish(venue, _FILLED)  # amended down to what has filled: nothing left to work
+            return
+        venue.move_to(_PARTIAL if venue.filled_qty > 0 else _ACKED)
+        boid = venue.broker_order_id
+        if boid in self._resting:
+            # The limit rules apply to the new terms at once: a limit moved to the marketable
+            # side trades now, at the market; one still away from it rests again.
+            del self._resting[boid]
+            self._run(_FILL_SLICE, boid, step)
 
     def _fill_slice(self, venue: _VenueOrder, price: Decimal) -> None:
         """Fill the next slice at ``price``; the slice after it falls due one step later."""
@@ -493,7 +612,7 @@ class MockBroker:
         if venue.filled_qty >= venue.qty:
             self._finish(venue, _FILLED)
         elif venue.state is _ACKED:
-            venue.move_to(_PARTIAL)
+            venue.move_to(_PARTIAL)  # (a partial fill while a cancel or a replace is pending keeps that state)
         step = self._step
         self._fills.append(
             Fill(fill_id=f"{boid}-F{seq}", broker_order_id=boid, qty=qty, price=price, exec_seq=seq, step=step)

@@ -58,6 +58,8 @@ __all__ = [
     "OrderCancelEvent",
     "OrderPlaceEvent",
     "OrderQueryEvent",
+    "OrderReplaceEvent",
+    "OrderReplacedEvent",
     "OrderTransitionEvent",
     "PreflightCheckEvent",
     "RailTripEvent",
@@ -157,6 +159,37 @@ class OrderCancelEvent(Event, frozen=True, kw_only=True):
     order_id: str
     outcome: Outcome
     reason: str | None = None
+
+
+class OrderReplaceEvent(Event, frozen=True, kw_only=True):
+    """A replace (amend) request and how it ended: ``qty`` / ``limit_price`` are the terms asked for.
+
+    ``ok`` means the broker took the request (the order is ``PENDING_REPLACE``), not that the
+    new terms apply: that is an ``order_replaced`` event. A replace the run did not send, because
+    the order was not working (not acknowledged yet, canceling, replacing or ended), is
+    ``rejected`` with reason ``not_working``.
+    """
+
+    KIND: ClassVar[str] = "order_replace"
+    CATEGORY: ClassVar[str] = "orders"
+    TEXT: ClassVar[tuple[str, ...]] = ("reason",)
+
+    order_id: str
+    outcome: Outcome
+    qty: str | None = None
+    limit_price: str | None = None
+    reason: str | None = None
+
+
+class OrderReplacedEvent(Event, frozen=True, kw_only=True):
+    """The broker applied a replace: from now on the order's quantity and limit price are these."""
+
+    KIND: ClassVar[str] = "order_replaced"
+    CATEGORY: ClassVar[str] = "orders"
+
+    order_id: str
+    qty: str
+    limit_price: str | None = None
 
 
 class OrderQueryEvent(Event, frozen=True, kw_only=True):
@@ -282,6 +315,8 @@ EVENT_TYPES: Final[tuple[type[Event], ...]] = (
     PreflightCheckEvent,
     OrderPlaceEvent,
     OrderCancelEvent,
+    OrderReplaceEvent,
+    OrderReplacedEvent,
     OrderQueryEvent,
     OrderTransitionEvent,
     FillEvent,
@@ -483,6 +518,14 @@ METRIC_SPECS: Final[tuple[MetricSpec, ...]] = (
         "scheduled faults that were not applied (skipped)",
         ("op", "fault"),
         (Count(FaultSkippedEvent, ("op", "fault")),),
+        extra=True,
+    ),
+    MetricSpec(
+        "orders_replace_total",
+        "counter",
+        "replace (amend) requests by outcome",
+        ("outcome",),
+        (Count(OrderReplaceEvent, ("outcome",)),),
         extra=True,
     ),
 )

@@ -18,6 +18,7 @@ import contextlib
 import random
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Final, NoReturn
 
 import msgspec
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .boundary import unwrap_broker
 from .broker import Broker, MockBroker
 from .clock import SimClock
-from .errors import BrokerError, BrokerTimeoutError, RateLimitError, TransientUnavailableError
+from .errors import BrokerContractError, BrokerError, BrokerTimeoutError, RateLimitError, TransientUnavailableError
 from .events import Event, FaultInjectedEvent, FaultSkippedEvent
 from .model import Fill, Order, OrderRequest
 from .orders import OrderState
@@ -139,7 +140,8 @@ class FaultInjector:
     ``out_of_order_fill`` delivers it after the next one (or, if none follows, once the
     step the fill was made in has passed); ``cancel_race`` calls the broker's optional
     ``race_cancel(broker_order_id)`` and is skipped (a ``fault_skipped`` event) for a broker
-    without one.
+    without one. ``replace_order`` (the optional amend capability) takes ``rate_limit``,
+    ``transient_unavailable`` and ``timeout`` like every call.
 
     With faults, ``iter_fills`` cursors are the injector's own: an integer counting the
     fills it delivered. It keeps delivered fills until a reader's cursor has passed them,
@@ -285,6 +287,30 @@ class FaultInjector:
         self._announce(BrokerOp.CANCEL, kind)
         self._raise_before(kind, label)
         self._lose_answer(lambda: self.wrapped.cancel_order(broker_order_id), label)  # TIMEOUT
+
+    def replace_order(
+        self, broker_order_id: str, *, qty: Decimal | None = None, limit_price: Decimal | None = None
+    ) -> None:
+        replace = getattr(self.wrapped, "replace_order", None)
+        if not callable(replace):
+            # The preflight refuses a scenario with replaces for such a broker (broker_replace);
+            # an orchestrator of your own gets the same answer here, not an AttributeError.
+            raise BrokerContractError(
+                f"{self._venue_name} has no replace_order(broker_order_id, *, qty=None, limit_price=None): "
+                "it cannot amend orders"
+            )
+        if not self.active:
+            replace(broker_order_id, qty=qty, limit_price=limit_price)
+            return
+        rule = self._draw(BrokerOp.REPLACE)
+        if rule is None:
+            replace(broker_order_id, qty=qty, limit_price=limit_price)
+            return
+        kind = rule[0]
+        label = f"replace {broker_order_id}"
+        self._announce(BrokerOp.REPLACE, kind)
+        self._raise_before(kind, label)
+        self._lose_answer(lambda: replace(broker_order_id, qty=qty, limit_price=limit_price), label)  # TIMEOUT
 
     def query_order(self, broker_order_id: str) -> Order:
         if not self.active:

@@ -22,7 +22,7 @@ from typing import Any, Final, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .book import OrderBook
-from .boundary import check_broker, signature_problems, unwrap_broker
+from .boundary import check_broker, replace_problem, signature_problems, unwrap_broker
 from .broker import Broker, BrokerOp, MockBroker
 from .clock import SimClock, check_broker_clock
 from .errors import BrokerError, PermanentBrokerError, RetryableBrokerError, RetryReason, UnknownOrderError
@@ -33,6 +33,8 @@ from .events import (
     OrderCancelEvent,
     OrderPlaceEvent,
     OrderQueryEvent,
+    OrderReplacedEvent,
+    OrderReplaceEvent,
     PreflightCheckEvent,
     RetryEvent,
     SessionStateEvent,
@@ -44,7 +46,7 @@ from .orders import OPEN_STATES, IllegalTransitionError, OrderRecord, OrderState
 from .rails import SafetyRails
 from .reconcile import MismatchKind, Reconciler
 from .retry import RetryExhaustedError, RetryListener
-from .scenario import SYMBOL_RE, PlannedCancel, PlannedOrder, Scenario
+from .scenario import SYMBOL_RE, PlannedCancel, PlannedOrder, ReplaceIntent, Scenario
 from .stream import EventStream
 from .vocab import Outcome, SessionState
 
@@ -76,8 +78,10 @@ _PLACE: Final = BrokerOp.PLACE.value
 _CANCEL: Final = BrokerOp.CANCEL.value
 _QUERY: Final = BrokerOp.QUERY.value
 _FILLS: Final = BrokerOp.FILLS.value
+_REPLACE: Final = BrokerOp.REPLACE.value
 _NEW, _ACK, _PARTIAL, _FILLED = OrderState.NEW, OrderState.ACK, OrderState.PARTIAL, OrderState.FILLED
 _PENDING_CANCEL, _REJECTED = OrderState.PENDING_CANCEL, OrderState.REJECTED
+_PENDING_REPLACE: Final = OrderState.PENDING_REPLACE
 _ENDED_BY_BROKER: Final = (OrderState.CANCELED, OrderState.EXPIRED)
 _WORKING: Final = (OrderState.ACK, OrderState.PARTIAL)
 _BUY: Final = Side.BUY
@@ -178,6 +182,8 @@ class Orchestrator:
         self._audit_writable = audit_writable
         self._plan: Iterator[tuple[int, list[PlannedOrder], list[PlannedCancel]]] = scenario.plan()
         self._intent_orders: dict[str, str] = {}
+        #: the scenario's [[replaces]] by step (explicit intents only, so small)
+        self._replaces: dict[int, list[ReplaceIntent]] = scenario.replace_plan()
         self._fill_cursor = 0
         self._prices = dict(scenario.instruments)
         self._raced: set[str] = set()
@@ -248,6 +254,14 @@ class Orchestrator:
             )
         else:
             yield "fault_injection", True, self.injector.describe()
+        if self.scenario.replaces:
+            # Only for a scenario that amends orders: the check (and its event) is not in other runs.
+            problem = replace_problem(own)
+            yield (
+                "broker_replace",
+                problem is None,
+                problem or f"{name} has replace_order for the scenario's {len(self.scenario.replaces)} replace(s)",
+            )
         if self.scenario.steps > self.config.max_steps:
             yield "step_bound", False, f"scenario has {self.scenario.steps} steps, the bound is {self.config.max_steps}"
         else:
@@ -308,6 +322,11 @@ class Orchestrator:
             rec = self.book.orders.get(order_id) if order_id else None
             if rec is not None and rec.state in OPEN_STATES and not rails.trips:
                 self._cancel(rec, step)
+        if self._replaces:
+            replaces = self._replaces.pop(step, None)
+            if replaces and not rails.trips:
+                for intent in replaces:
+                    self._replace_intent(intent, step)
         self._sync(step)
         if self.reconciler.due(step):
             self.reconciler.run_pass(self.injector, self.book, step)
@@ -445,6 +464,12 @@ class Orchestrator:
         boid = rec.broker_order_id
         if boid is None:
             return
+        if rec.state is _PENDING_REPLACE:
+            # Learn first whether the amend took (its terms decide when the order is filled);
+            # a cancel sent while it is still pending supersedes it.
+            self._resolve_replace(rec, step)
+            if rec.state not in OPEN_STATES:
+                return
         timed_out = False
 
         def on_retry(op: str, reason: str, attempt: int, backoff_ms: int) -> None:
@@ -467,11 +492,99 @@ class Orchestrator:
                 # A timeout means the venue may have taken the cancel: it is pending until the
                 # broker says otherwise, and the next sync learns the outcome (CANCELED, a fill
                 # that won, or the order still working: the cancel refused).
+                rec.replace_qty = rec.replace_limit = None
                 self._move(rec, OrderState.PENDING_CANCEL, step)
             return
         self.emit(OrderCancelEvent(order_id=rec.order_id, outcome=Outcome.OK))
         if rec.state is not OrderState.PENDING_CANCEL:
+            rec.replace_qty = rec.replace_limit = None  # the cancel supersedes an amend still pending
             self._move(rec, OrderState.PENDING_CANCEL, step)
+
+    # -- replace (amend) ----------------------------------------------------------------------
+
+    def _replace_intent(self, intent: ReplaceIntent, step: int) -> None:
+        """Send one ``[[replaces]]`` entry: only an order that is working (ACK / PARTIAL) is amended."""
+        order_id = self._intent_orders.get(intent.order)
+        rec = self.book.orders.get(order_id) if order_id else None
+        if rec is None:
+            return  # never placed (a pre-trade rail stopped it), like a cancel of it
+        if (rec.state is not _ACK and rec.state is not _PARTIAL) or rec.broker_order_id is None:
+            self.emit(_replace_event(rec.order_id, intent, Outcome.REJECTED, f"not_working: {rec.state.value}"))
+            return
+        self._replace(rec, intent, step)
+
+    def _replace(self, rec: OrderRecord, intent: ReplaceIntent, step: int) -> None:
+        boid = rec.broker_order_id
+        if boid is None:
+            return
+        qty, limit = intent.qty, intent.limit_price
+        timed_out = False
+
+        def on_retry(op: str, reason: str, attempt: int, backoff_ms: int) -> None:
+            nonlocal timed_out
+            timed_out = timed_out or reason == RetryReason.TIMEOUT.value
+            self._on_retry(op, reason, attempt, backoff_ms)
+
+        venue: Any = self._venue  # replace_order: the optional capability the preflight checked
+        try:
+            try:
+                venue.replace_order(boid, qty=qty, limit_price=limit)
+            except RetryableBrokerError as exc:
+                self._retry(_REPLACE, lambda: venue.replace_order(boid, qty=qty, limit_price=limit), exc, on_retry)
+        except PermanentBrokerError as exc:
+            self.emit(_replace_event(rec.order_id, intent, Outcome.REJECTED, _reason(exc)))
+            if timed_out:
+                # An attempt that timed out may have gone through before this refusal: ask.
+                self._pending_replace(rec, intent, step)
+            return
+        except RetryExhaustedError as exc:
+            self.emit(_replace_event(rec.order_id, intent, Outcome.ERROR, exc.reason.value))
+            if timed_out or exc.reason is RetryReason.TIMEOUT:
+                # The venue may have taken the amend: pending until a query says how it ended.
+                self._pending_replace(rec, intent, step)
+            return
+        self.emit(_replace_event(rec.order_id, intent, _OK, None))
+        self._pending_replace(rec, intent, step)
+
+    def _pending_replace(self, rec: OrderRecord, intent: ReplaceIntent, step: int) -> None:
+        """``rec`` is ``PENDING_REPLACE`` with the terms asked for, until a query settles it."""
+        if self._move(rec, _PENDING_REPLACE, step):
+            rec.replace_qty = rec.qty if intent.qty is None else intent.qty
+            rec.replace_limit = rec.limit_price if intent.limit_price is None else intent.limit_price
+
+    def _resolve_replace(self, rec: OrderRecord, step: int) -> None:
+        remote = self._query(rec)
+        if remote is not None and remote.state is not _PENDING_REPLACE and rec.state is _PENDING_REPLACE:
+            self._replace_done(rec, remote, step)
+
+    def _replace_took(self, rec: OrderRecord) -> None:
+        """The venue applied the amend: the order's terms are the new ones from now on."""
+        qty, limit = rec.replace_qty, rec.replace_limit
+        rec.replace_qty = rec.replace_limit = None
+        if qty is None:
+            return
+        rec.qty, rec.limit_price = qty, limit
+        self.emit(
+            OrderReplacedEvent(
+                order_id=rec.order_id, qty=money(qty), limit_price=None if limit is None else money(limit)
+            )
+        )
+
+    def _replace_done(self, rec: OrderRecord, remote: Order, step: int) -> None:
+        """The broker no longer reports ``PENDING_REPLACE``: the amend took (its terms are the
+        broker's now) or was refused; the order goes back to working, or to where it ended."""
+        if rec.replace_qty is not None and (remote.qty, remote.limit_price) == (rec.replace_qty, rec.replace_limit):
+            self._replace_took(rec)
+        rec.replace_qty = rec.replace_limit = None
+        target = remote.state
+        if target in _ENDED_BY_BROKER:
+            if not self._fills_owed(rec, remote):  # else the next sync asks again, once they arrived
+                self._move(rec, target, step)
+        elif rec.filled_qty >= rec.qty:
+            self._move(rec, _FILLED, step)
+        else:
+            # Working (a fill that won the race and is still on its way moves it on when it arrives).
+            self._move(rec, _PARTIAL if rec.filled_qty > 0 else _ACK, step)
 
     def _query(self, rec: OrderRecord) -> Order | None:
         boid = rec.broker_order_id
@@ -511,6 +624,7 @@ class Orchestrator:
             if (
                 state is _NEW
                 or state is _PENDING_CANCEL
+                or state is _PENDING_REPLACE
                 or (rec.tif_steps is not None and step - rec.created_step >= rec.tif_steps)
             ):
                 remote = self._query(rec)
@@ -527,7 +641,10 @@ class Orchestrator:
             if rec.state not in OPEN_STATES:
                 continue
             target = remote.state
-            if target in _ENDED_BY_BROKER:
+            if rec.state is _PENDING_REPLACE:
+                if target is not _PENDING_REPLACE:
+                    self._replace_done(rec, remote, step)
+            elif target in _ENDED_BY_BROKER:
                 if not self._fills_owed(rec, remote):
                     self._move(rec, target, step)
             elif rec.state is _PENDING_CANCEL and target in _WORKING:
@@ -595,6 +712,11 @@ class Orchestrator:
                     MismatchKind.STATUS_MISMATCH, rec.order_id, f"fill {fill.fill_id} for a {rec.state.value} order"
                 )
             return
+        replacing = rec.replace_qty
+        if replacing is not None and replacing > rec.qty and rec.filled_qty + fill.qty > rec.qty:
+            # A fill past the old quantity while an increase is pending: the venue took the amend.
+            self._replace_took(rec)
+            replacing = None
         self.reconciler.check_fill(rec, fill)
         book.apply_fill(rec, fill.qty, fill.price)
         self.emit(
@@ -612,7 +734,9 @@ class Orchestrator:
             self.reconciler.mismatch(
                 MismatchKind.CANCEL_RACE, rec.order_id, f"fill {fill.fill_id} arrived after the cancel request"
             )
-        if rec.filled_qty >= rec.qty:
+        if rec.filled_qty >= (rec.qty if replacing is None else max(rec.qty, replacing)):
+            # (while an amend is pending, its quantity may be the order's: done at the larger one,
+            # or once a query settles the amend)
             self._move(rec, _FILLED, step)
         elif rec.state is _NEW or rec.state is _ACK:
             self._move(rec, _PARTIAL, step)
@@ -632,6 +756,17 @@ def _place_event(
         outcome=outcome,
         reason=reason,
         broker_order_id=broker_order_id,
+    )
+
+
+def _replace_event(order_id: str, intent: ReplaceIntent, outcome: Outcome, reason: str | None) -> OrderReplaceEvent:
+    """The ``order_replace`` event of ``intent`` (the terms asked for; None where unchanged)."""
+    return OrderReplaceEvent(
+        order_id=order_id,
+        outcome=outcome,
+        qty=None if intent.qty is None else money(intent.qty),
+        limit_price=None if intent.limit_price is None else money(intent.limit_price),
+        reason=reason,
     )
 
 

@@ -36,6 +36,7 @@ class OrderState(str, Enum):
     PARTIAL = "PARTIAL"  # FIX PartiallyFilled
     FILLED = "FILLED"
     PENDING_CANCEL = "PENDING_CANCEL"
+    PENDING_REPLACE = "PENDING_REPLACE"  # FIX PendingReplace: an amend (qty / limit price) is in flight
     CANCELED = "CANCELED"
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
@@ -58,11 +59,20 @@ _S = OrderState
 #: returns the order to where it was (PENDING_CANCEL -> ACK / PARTIAL); a venue may expire
 #: an order whose cancel is still pending (PENDING_CANCEL -> EXPIRED). A partial fill while
 #: the cancel is pending keeps PENDING_CANCEL (no transition).
+#:
+#: Replace (amend) follows FIX PendingReplace: only a working order (ACK / PARTIAL) can be
+#: amended; whether the venue accepts or refuses the amend, the order goes back to working
+#: (PENDING_REPLACE -> ACK / PARTIAL; the new terms are an ``order_replaced`` event, not a
+#: state). A fill may win the race (PENDING_REPLACE -> PARTIAL / FILLED; a partial fill while
+#: the amend is pending keeps PENDING_REPLACE), the venue may cancel or expire the order
+#: meanwhile (-> CANCELED / EXPIRED), and a cancel request supersedes a pending amend
+#: (PENDING_REPLACE -> PENDING_CANCEL). A replace is never a reject of the order itself.
 LEGAL_TRANSITIONS: Final[dict[OrderState, frozenset[OrderState]]] = {
     _S.NEW: frozenset({_S.ACK, _S.REJECTED, _S.PARTIAL, _S.FILLED, _S.PENDING_CANCEL}),
-    _S.ACK: frozenset({_S.PARTIAL, _S.FILLED, _S.PENDING_CANCEL, _S.EXPIRED}),
-    _S.PARTIAL: frozenset({_S.FILLED, _S.PENDING_CANCEL, _S.EXPIRED}),
+    _S.ACK: frozenset({_S.PARTIAL, _S.FILLED, _S.PENDING_CANCEL, _S.PENDING_REPLACE, _S.EXPIRED}),
+    _S.PARTIAL: frozenset({_S.FILLED, _S.PENDING_CANCEL, _S.PENDING_REPLACE, _S.EXPIRED}),
     _S.PENDING_CANCEL: frozenset({_S.CANCELED, _S.PARTIAL, _S.FILLED, _S.ACK, _S.EXPIRED}),
+    _S.PENDING_REPLACE: frozenset({_S.ACK, _S.PARTIAL, _S.FILLED, _S.PENDING_CANCEL, _S.CANCELED, _S.EXPIRED}),
     _S.FILLED: frozenset(),
     _S.CANCELED: frozenset(),
     _S.REJECTED: frozenset(),
@@ -119,6 +129,9 @@ class OrderRecord:
     updated_step: int = 0
     last_exec_seq: int = 0
     fill_ids: set[str] = field(default_factory=set)
+    #: while ``PENDING_REPLACE``: the terms the replace asked for (``None``: no amend in flight)
+    replace_qty: Decimal | None = None
+    replace_limit: Decimal | None = None
 
     @classmethod
     def from_request(cls, order_id: str, request: OrderRequest, step: int) -> OrderRecord:

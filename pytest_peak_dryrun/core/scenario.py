@@ -43,6 +43,7 @@ __all__ = [
     "PlaceIntent",
     "PlannedCancel",
     "PlannedOrder",
+    "ReplaceIntent",
     "Scenario",
     "ScenarioError",
     "builtin_scenario",
@@ -52,7 +53,14 @@ __all__ = [
 
 #: Hard upper bound on ``steps``; the plugin may configure a lower one.
 MAX_STEPS: Final = 10_000_000
-BUILTIN_SCENARIOS: Final = ("failure_matrix", "happy_path", "partial_fills", "tripwire", "venue_lifecycle")
+BUILTIN_SCENARIOS: Final = (
+    "amend",
+    "failure_matrix",
+    "happy_path",
+    "partial_fills",
+    "tripwire",
+    "venue_lifecycle",
+)
 SYMBOL_RE: Final = re.compile(r"^[A-Z0-9][A-Z0-9._:/-]{0,31}$")
 _NAME_RE: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -103,6 +111,25 @@ class CancelIntent(BaseModel):
 
     step: int = Field(ge=1)
     order: str
+
+
+class ReplaceIntent(BaseModel):
+    """Amend the order placed by the intent with id ``order`` at ``step``: its new ``qty``
+    and/or ``limit_price`` (at least one; the other stays). The broker must have
+    ``replace_order`` (the preflight's ``broker_replace`` check)."""
+
+    model_config = _STRICT
+
+    step: int = Field(ge=1)
+    order: str
+    qty: Money | None = Field(default=None, gt=0, description="the new total quantity (filled part included)")
+    limit_price: Money | None = Field(default=None, gt=0, description="the new limit price (LIMIT orders only)")
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ReplaceIntent:
+        if self.qty is None and self.limit_price is None:
+            raise ValueError("a replace needs qty and/or limit_price (the new terms)")
+        return self
 
 
 class OrderGenerator(BaseModel):
@@ -163,6 +190,7 @@ class Scenario(BaseModel):
     )
     orders: tuple[PlaceIntent, ...] = ()
     cancels: tuple[CancelIntent, ...] = ()
+    replaces: tuple[ReplaceIntent, ...] = ()
     generator: OrderGenerator | None = None
     kill_switch_at: int | None = Field(default=None, ge=1, description="pull the kill switch at this step")
     broker: BrokerBehaviour = Field(default_factory=BrokerBehaviour)
@@ -221,6 +249,24 @@ class Scenario(BaseModel):
                 problems.append(f"cancels[{i}]: no order with id {cancel.order!r}")
             if cancel.step > self.steps:
                 problems.append(f"cancels[{i}]: step {cancel.step} is after the last step ({self.steps})")
+        placed = {o.id: o for o in self.orders if o.id is not None}
+        for i, replace in enumerate(self.replaces):
+            target = placed.get(replace.order)
+            if target is None:
+                problems.append(f"replaces[{i}]: no order with id {replace.order!r}")
+            else:
+                if replace.step < target.step:
+                    problems.append(
+                        f"replaces[{i}]: step {replace.step} is before order {replace.order!r} is placed "
+                        f"(step {target.step})"
+                    )
+                if replace.limit_price is not None and target.order_type is not OrderType.LIMIT:
+                    problems.append(
+                        f"replaces[{i}]: order {replace.order!r} is a {target.order_type.value} order; "
+                        "only a LIMIT order's limit_price can be replaced"
+                    )
+            if replace.step > self.steps:
+                problems.append(f"replaces[{i}]: step {replace.step} is after the last step ({self.steps})")
         if self.kill_switch_at is not None and self.kill_switch_at > self.steps:
             problems.append(f"kill_switch_at: step {self.kill_switch_at} is after the last step ({self.steps})")
         if problems:
@@ -242,6 +288,7 @@ class Scenario(BaseModel):
             kept_ids = {o["id"] for o in kept if o["id"] is not None}
             data["orders"] = kept
             data["cancels"] = [c for c in data["cancels"] if c["step"] <= steps and c["order"] in kept_ids]
+            data["replaces"] = [r for r in data["replaces"] if r["step"] <= steps and r["order"] in kept_ids]
             data["faults"] = [f for f in data["faults"] if f["step"] <= steps]
             if data["kill_switch_at"] is not None and data["kill_switch_at"] > steps:
                 data["kill_switch_at"] = None
@@ -251,10 +298,17 @@ class Scenario(BaseModel):
         """The MockBroker's venue (behaviour, instruments, seed); faults are applied around it."""
         return MockBrokerConfig(**self.broker.model_dump(), instruments=self.instruments, seed=self.seed)
 
+    def replace_plan(self) -> dict[int, list[ReplaceIntent]]:
+        """The replaces by step, in file order within a step (explicit intents only: small)."""
+        by_step: dict[int, list[ReplaceIntent]] = {}
+        for replace in self.replaces:
+            by_step.setdefault(replace.step, []).append(replace)
+        return by_step
+
     def plan(self) -> Iterator[tuple[int, list[PlannedOrder], list[PlannedCancel]]]:
         """Yield ``(step, places, cancels)`` for every step 1..steps, lazily."""
         by_step_place: dict[int, list[PlannedOrder]] = {}
-        referenced = {cancel.order for cancel in self.cancels}
+        referenced = {cancel.order for cancel in self.cancels} | {replace.order for replace in self.replaces}
         for intent in self.orders:
             # Only intents a cancel refers to need their order id remembered.
             intent_id = intent.id if intent.id in referenced else None

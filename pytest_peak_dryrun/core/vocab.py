@@ -28,7 +28,7 @@ class SessionState(str, Enum):
 
 
 class Outcome(str, Enum):
-    """How a place, cancel or query request ended: the ``outcome`` label of ``orders_*_total``."""
+    """How a place, cancel, replace or query request ended: the ``outcome`` label of ``orders_*_total``."""
 
     OK = "ok"
     REJECTED = "rejected"
@@ -37,12 +37,17 @@ class Outcome(str, Enum):
 
 
 class BrokerOp(str, Enum):
-    """Broker operations: the ``op`` label of ``retry_attempts_total`` and of the fault counters."""
+    """Broker operations: the ``op`` label of ``retry_attempts_total`` and of the fault counters.
+
+    ``replace`` is last: the hypothesis strategy draws a fault's op from this order, and a
+    member added at the end leaves the draws of scenarios without replaces as they were.
+    """
 
     PLACE = "place"
     CANCEL = "cancel"
     QUERY = "query"
     FILLS = "fills"
+    REPLACE = "replace"
 
 
 class FaultKind(str, Enum):

@@ -30,13 +30,14 @@ from typing import Any, Final, NoReturn, cast
 
 import pytest
 
+from ..core.boundary import replace_problem
 from ..core.broker import Broker
 from ..core.clock import SimClock
 from ..core.dryrun import DryRunResult, make_run_id, run_scenario
 from ..core.invariants import Invariant, Violation, check_invariants
 from ..core.orchestrator import DryRunConfig, SessionState
 from ..core.redact import Redactor
-from ..core.scenario import Scenario
+from ..core.scenario import Scenario, parse_scenario
 from ..core.scenario_writer import scenario_text, write_scenario_file
 from .fixtures import BROKER_FROM_HOOK, make_default_broker
 from .invariants import check_item, describe_violations, skipped_invariants
@@ -169,6 +170,15 @@ class _Search:
             if not self.failures:
                 raise  # not from a run (a strategy that cannot draw): hypothesis says what
         return sorted(self.failures.values(), key=lambda failure: failure.found_at)
+
+
+#: The scenario a broker is made for to ask whether it can replace (made, never run).
+_PROBE: Final = {"name": "dryrun_fuzz_probe", "steps": 1}
+
+
+def _without_replaces(scenario: Scenario) -> Scenario:
+    """``scenario`` without its ``[[replaces]]``: for a broker that has no ``replace_order``."""
+    return scenario.model_copy(update={"replaces": ()}) if scenario.replaces else scenario
 
 
 def _first(*values: int | None) -> int:
@@ -309,7 +319,9 @@ class DryRunFuzz:
         """Run generated scenarios through the test's broker; fail the test on a broken invariant.
 
         ``strategy``: a hypothesis strategy of Scenarios (default
-        ``pytest_peak_dryrun.strategies.scenarios()``). ``examples`` (default 500) and
+        ``pytest_peak_dryrun.strategies.scenarios()``; for a broker without ``replace_order``,
+        ``scenarios(max_replaces=0)``, and a strategy given is then run with each scenario's
+        ``[[replaces]]`` left out). ``examples`` (default 500) and
         ``seed`` (default 0) are overridden by ``--dryrun-fuzz-examples`` and
         ``--dryrun-fuzz-seed``. ``broker``: a factory ``(scenario, clock) -> broker``; by
         default the ``pytest_dryrun_make_broker`` hook makes one per scenario, or, when
@@ -332,14 +344,20 @@ class DryRunFuzz:
         # the command line wins: a nightly job runs every fuzz test longer, or from elsewhere
         examples = _first(config.getoption("dryrun_fuzz_examples", None), examples, DEFAULT_EXAMPLES)
         seed = _first(config.getoption("dryrun_fuzz_seed", None), seed, DEFAULT_SEED)
-        if strategy is None:
-            strategy = scenarios()
-        elif not isinstance(strategy, SearchStrategy):
+        if strategy is not None and not isinstance(strategy, SearchStrategy):
             self._fail(
                 f"strategy {strategy!r}: expected a hypothesis strategy of Scenarios, such as "
                 "pytest_peak_dryrun.strategies.scenarios(max_orders=2)"
             )
         make, source = self._broker_maker(broker)
+        # Amend/replace is an optional capability: a broker without replace_order is fuzzed
+        # without [[replaces]] (the default strategy then draws exactly what it drew before
+        # replaces existed), rather than failing the preflight on every scenario that has one.
+        can_replace = replace_problem(make(parse_scenario(dict(_PROBE), source="dryrun_fuzz"))) is None
+        if strategy is None:
+            strategy = scenarios() if can_replace else scenarios(max_replaces=0)
+        elif not can_replace:
+            strategy = strategy.map(_without_replaces)
         extra, skipped = tuple(invariants), tuple(skip)
         search = _Search(lambda scenario: self._check(scenario, make, extra, skipped))
         preflight: str | None = None

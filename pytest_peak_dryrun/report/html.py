@@ -94,6 +94,7 @@ _NODES: Final[dict[OrderState, tuple[float, float]]] = {
     _S.ACK: (320, 110),
     _S.PARTIAL: (530, 110),
     _S.PENDING_CANCEL: (430, 240),
+    _S.PENDING_REPLACE: (430, 180),
     _S.REJECTED: (320, 305),
     _S.FILLED: (740, 50),
     _S.EXPIRED: (740, 150),
@@ -105,6 +106,7 @@ _CONTROL: Final[dict[tuple[OrderState, OrderState], tuple[float, float]]] = {
     (_S.NEW, _S.PARTIAL): (320, 185),
     (_S.ACK, _S.FILLED): (500, 40),
     (_S.ACK, _S.EXPIRED): (520, 190),
+    (_S.PENDING_REPLACE, _S.FILLED): (690, 165),
 }
 #: Edges with a reverse edge bend to one side so the pair does not overlap.
 _BEND: Final = 24.0

@@ -415,7 +415,7 @@ def test_a_bad_state_is_refused_at_class_definition() -> None:
 
     assert str(info.value) == (
         "Bad.state_map['WORKING']: 'OPEN' is not an OrderState "
-        "(NEW, ACK, PARTIAL, FILLED, PENDING_CANCEL, CANCELED, REJECTED, EXPIRED)"
+        "(NEW, ACK, PARTIAL, FILLED, PENDING_CANCEL, PENDING_REPLACE, CANCELED, REJECTED, EXPIRED)"
     )
 
 

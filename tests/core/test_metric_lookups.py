@@ -14,7 +14,7 @@ from pytest_peak_dryrun.core.scenario import builtin_scenario
 METRICS = (
     "orchestrator_state, last_audit_event_ts, reconciler_last_ok_ts, safety_rail_trips_total, orders_place_total, "
     "orders_cancel_total, orders_query_total, order_state_transitions_total, reconcile_mismatches_total, "
-    "retry_attempts_total, faults_injected_total, faults_skipped_total"
+    "retry_attempts_total, faults_injected_total, faults_skipped_total, orders_replace_total"
 )
 
 

@@ -37,10 +37,12 @@ def test_exactly_the_ten_metrics_with_their_label_sets() -> None:
         ("reconcile_mismatches_total", "counter", ("kind",)),
         ("retry_attempts_total", "counter", ("op", "reason")),
     ]
-    # after the runbook's ten, and only after them: the fault counters (issue 11)
+    # after the runbook's ten, and only after them: the fault counters (issue 11) and the
+    # replace counter (issue 15, amend/replace)
     assert [(s.name, s.type, s.labels) for s in METRIC_SPECS if s.extra] == [
         ("faults_injected_total", "counter", ("op", "fault")),
         ("faults_skipped_total", "counter", ("op", "fault")),
+        ("orders_replace_total", "counter", ("outcome",)),
     ]
     families = MetricsCollector().families()
     assert [(f["name"], f["type"], tuple(f["labels"])) for f in families] == [
@@ -51,7 +53,7 @@ def test_exactly_the_ten_metrics_with_their_label_sets() -> None:
 def test_label_allowlist_and_value_enums() -> None:
     assert set(LABEL_VALUES) == {"state", "rail", "outcome", "from_state", "to_state", "kind", "op", "reason", "fault"}
     assert LABEL_VALUES["outcome"] == {"ok", "rejected", "error", "unknown"}
-    assert LABEL_VALUES["op"] == {"place", "cancel", "query", "fills"}
+    assert LABEL_VALUES["op"] == {"place", "cancel", "query", "fills", "replace"}
     assert LABEL_VALUES["reason"] == {"rate_limit", "timeout", "transient_unavailable"}
     assert LABEL_VALUES["fault"] == {
         "rate_limit",

@@ -157,7 +157,14 @@ def test_every_builtin_scenario_loads(name: str) -> None:
 
 
 def test_builtin_catalogue() -> None:
-    assert BUILTIN_SCENARIOS == ("failure_matrix", "happy_path", "partial_fills", "tripwire", "venue_lifecycle")
+    assert BUILTIN_SCENARIOS == (
+        "amend",
+        "failure_matrix",
+        "happy_path",
+        "partial_fills",
+        "tripwire",
+        "venue_lifecycle",
+    )
     fm = builtin_scenario("failure_matrix")
     assert (fm.seed, fm.steps, fm.reconcile_every) == (3, 24, 4)
     assert [f.kind.value for f in fm.faults] == [
@@ -183,7 +190,7 @@ def test_unknown_builtin_lists_the_candidates() -> None:
         builtin_scenario("sad_path")
     assert str(info.value) == (
         "scenario 'sad_path': no built-in scenario of that name; choose one of "
-        "failure_matrix, happy_path, partial_fills, tripwire, venue_lifecycle, or a path to a .toml/.json file"
+        "amend, failure_matrix, happy_path, partial_fills, tripwire, venue_lifecycle, or a path to a .toml/.json file"
     )
 
 

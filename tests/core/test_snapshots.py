@@ -68,6 +68,7 @@ def test_status_document() -> None:
         "PARTIAL": 0,
         "FILLED": 2,
         "PENDING_CANCEL": 0,
+        "PENDING_REPLACE": 0,
         "CANCELED": 1,
         "REJECTED": 0,
         "EXPIRED": 0,

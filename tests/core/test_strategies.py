@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pytest_peak_dryrun.core.broker import FillModel
 from pytest_peak_dryrun.core.faults import FAULT_OPS, FaultKind
 from pytest_peak_dryrun.core.scenario import Scenario, parse_scenario
+from pytest_peak_dryrun.core.vocab import BrokerOp
 from pytest_peak_dryrun.strategies import INTENT_FIELDS, scenarios
 
 QUICK = settings(
@@ -84,6 +85,23 @@ def test_together_they_cover_every_fault_kind_on_every_op_it_allows_and_every_fi
     assert any(o.tif_steps for s in drawn for o in s.orders)
     assert any(s.broker.ack_latency_steps for s in drawn)
     assert any(s.broker.cancel_latency_steps for s in drawn)
+    replaces = [r for s in drawn for r in s.replaces]
+    assert {(r.qty is not None, r.limit_price is not None) for r in replaces} == {
+        (True, False),
+        (False, True),
+        (True, True),
+    }
+    assert any(s.broker.replace_latency_steps for s in drawn)
+    assert all(len(s.replaces) <= 2 for s in drawn)
+
+
+def test_without_replaces_nothing_of_replace_is_drawn() -> None:
+    # (for a broker without replace_order: dryrun_fuzz's default strategy then)
+    drawn = draw_many(scenarios(max_replaces=0), examples=300)
+    assert not any(s.replaces for s in drawn)
+    assert not any(f.op is BrokerOp.REPLACE for s in drawn for f in s.faults)
+    assert not any(BrokerOp.REPLACE in s.fault_rate.ops for s in drawn if s.fault_rate is not None)
+    assert not any(s.broker.replace_latency_steps for s in drawn)
 
 
 def test_the_arguments_narrow_the_draw() -> None:

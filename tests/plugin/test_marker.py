@@ -44,7 +44,7 @@ def test_a_scenario_file_path_is_relative_to_the_test_file(pytester: pytest.Pyte
         (
             'dryrun("nope")',
             "test_bad.py::test_a: @pytest.mark.dryrun: scenario 'nope': no built-in scenario of that name;"
-            " choose one of failure_matrix, happy_path, partial_fills, tripwire, venue_lifecycle, or a path to a .toml/.json file",
+            " choose one of amend, failure_matrix, happy_path, partial_fills, tripwire, venue_lifecycle, or a path to a .toml/.json file",
         ),
         ("dryrun(steps=-1)", "test_bad.py::test_a: @pytest.mark.dryrun(steps=-1): steps must be an integer >= 0"),
         ('dryrun(steps="10")', "test_bad.py::test_a: @pytest.mark.dryrun(steps='10'): steps must be an integer >= 0"),

@@ -55,15 +55,16 @@ def test_index_lists_every_file_with_its_sha256(tmp_path: Path) -> None:
     assert index["problems"] == []
     assert [r["run_id"] for r in index["runs"]] == sorted(ids)
     assert {r["run_id"]: (r["state"], r["status"]) for r in index["runs"]} == {
+        "amend": ("STOPPED", "ok"),
         "failure_matrix": ("STOPPED", "degraded"),
         "happy_path": ("STOPPED", "ok"),
         "partial_fills": ("STOPPED", "ok"),
         "tripwire": ("ERROR_REQUIRES_OPERATOR", "failed"),
         "venue_lifecycle": ("STOPPED", "ok"),
     }
-    assert index["session"]["runs"] == 5
+    assert index["session"]["runs"] == 6
     assert index["session"]["status"] == "failed"
-    assert index["session"]["by_state"] == {"ERROR_REQUIRES_OPERATOR": 1, "STOPPED": 4}
+    assert index["session"]["by_state"] == {"ERROR_REQUIRES_OPERATOR": 1, "STOPPED": 5}
     assert index["schemas"]["health"] == "peak-dryrun/health/v1"
 
 
@@ -73,7 +74,7 @@ def test_session_documents_hold_every_run(tmp_path: Path) -> None:
     assert health["schema"] == "peak-dryrun/health-session/v1"
     assert list(health["runs"]) == sorted(ids)
     metrics = json.loads((out / "dryrun_metrics_snapshot.json").read_text())
-    assert metrics["session"]["counters"]['orders_place_total{outcome="ok"}'] == 6 + 5 + 3 + 1 + 3
+    assert metrics["session"]["counters"]['orders_place_total{outcome="ok"}'] == 4 + 6 + 5 + 3 + 1 + 3
     prom = (out / "dryrun_metrics.prom").read_text()
     assert 'orders_place_total{outcome="ok",run="happy_path"} 5.0' in prom
     assert "_created" not in prom
