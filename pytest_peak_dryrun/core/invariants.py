@@ -72,6 +72,7 @@ from .events import (
     FaultSkippedEvent,
     FillEvent,
     OrderPlaceEvent,
+    OrderReplacedEvent,
     OrderTransitionEvent,
     RailTripEvent,
     ReconcileMismatchEvent,
@@ -217,6 +218,8 @@ def _scan(result: DryRunResult) -> _Run:
             orders[payload.order_id].state = payload.to_state
         elif isinstance(payload, FillEvent) and payload.order_id in orders:
             orders[payload.order_id].filled += Decimal(payload.qty)
+        elif isinstance(payload, OrderReplacedEvent) and payload.order_id in orders:
+            orders[payload.order_id].qty = Decimal(payload.qty)  # its terms from now on
         elif isinstance(payload, ReconcileMismatchEvent):
             run.reported.add(payload.order_id)
             run.mismatches.append(payload)
@@ -273,8 +276,13 @@ def _fills(run: _Run) -> Iterator[Violation]:
     """``fills_within_quantity`` and ``fills_applied_once`` in one walk over the fills."""
     filled: dict[str, Decimal] = {}
     seen: set[tuple[str, str]] = set()
+    qty: dict[str, Decimal] = {}  # each order's quantity as of the event at hand (a replace changes it)
     for record in run.events:
         payload = record.payload
+        if isinstance(payload, OrderPlaceEvent):
+            qty[payload.order_id] = Decimal(payload.qty)
+        elif isinstance(payload, OrderReplacedEvent):
+            qty[payload.order_id] = Decimal(payload.qty)
         if not isinstance(payload, FillEvent):
             continue
         oid = payload.order_id
@@ -293,11 +301,11 @@ def _fills(run: _Run) -> Iterator[Violation]:
                 f"fill {payload.fill_id} says cum_qty {payload.cum_qty}, the fills applied add up to {_text(total)}",
                 oid,
             )
-        if total > order.qty:
+        if total > qty[oid]:
             yield run.at(
                 record,
                 "fills_within_quantity",
-                f"fill {payload.fill_id} takes the order to {_text(total)} of {_text(order.qty)}",
+                f"fill {payload.fill_id} takes the order to {_text(total)} of {_text(qty[oid])}",
                 oid,
             )
 
