@@ -511,7 +511,53 @@ class Orchestrator:
         if (rec.state is not _ACK and rec.state is not _PARTIAL) or rec.broker_order_id is None:
             self.emit(_replace_event(rec.order_id, intent, Outcome.REJECTED, f"not_working: {rec.state.value}"))
             return
+        if not self._replace_allowed(rec, intent):
+            return  # a pre-trade rail tripped: the amend never reaches the broker (as a place)
         self._replace(rec, intent, step)
+
+    def _replace_allowed(self, rec: OrderRecord, intent: ReplaceIntent) -> bool:
+        """The pre-trade rails, for the order as the amend would make it.
+
+        An amend can do what a new order does (more quantity, a higher price), so it passes
+        the same rails: the new quantity against ``max_order_qty``, its notional against
+        ``max_notional``, and the position and cash as they would be with the new leaves in
+        place of the order's current ones. ``SafetyRails.pre_trade`` takes a new order, so
+        the order's own current leaves are taken out of what it is given.
+        """
+        rails = self.rails
+        limits = rails.limits
+        is_buy = rec.side is _BUY
+        needs_cash = not limits.allow_negative_balance and is_buy
+        if not (rails.order_limits or needs_cash):
+            return True
+        book = self.book
+        qty = rec.qty if intent.qty is None else intent.qty
+        limit = rec.limit_price if intent.limit_price is None else intent.limit_price
+        price = limit if limit is not None else self._prices.get(rec.instrument, Decimal(0))
+        old_leaves, new_leaves = rec.leaves_qty, max(qty - rec.filled_qty, Decimal(0))
+        sign = 1 if is_buy else -1
+        # exposure + (the new qty) must equal the position with the new leaves in place of the old
+        exposure = (
+            book.exposure(rec.instrument) - sign * old_leaves + sign * new_leaves - sign * qty
+            if limits.max_position is not None
+            else Decimal(0)
+        )
+        available = Decimal(0)
+        if needs_cash:
+            old_price = rec.limit_price if rec.limit_price is not None else self._prices.get(rec.instrument, Decimal(0))
+            free = book.cash - book.reserved_cash(self._prices) + old_leaves * old_price
+            # available - qty * price must equal what is left once the new leaves are reserved
+            available = free - new_leaves * price + qty * price
+        return rails.pre_trade(
+            order_id=rec.order_id,
+            side=rec.side,
+            qty=qty,
+            price=price,
+            open_orders=len(book.open) - 1,  # the order itself is open already
+            exposure=exposure,
+            available_cash=available,
+            instrument=rec.instrument,
+        )
 
     def _replace(self, rec: OrderRecord, intent: ReplaceIntent, step: int) -> None:
         boid = rec.broker_order_id

@@ -433,3 +433,60 @@ def test_the_oracle_measures_fills_against_the_quantity_a_replace_gave_the_order
     result = run_scenario(scenario)
     assert [(r.payload.qty, r.payload.cum_qty) for r in result.events.of("fill")] == [("8", "8")]
     assert check_invariants(result) == []
+
+
+RESTING_BUY: dict[str, Any] = {
+    "name": "amend_past_a_rail",
+    "steps": 4,
+    "orders": [
+        {"step": 1, "id": "b", "instrument": "DEMO-EUR", "side": "BUY", "qty": "2"}
+        | {"order_type": "LIMIT", "limit_price": "90"}
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("rails", "amend", "rail", "detail"),
+    [
+        ({"max_order_qty": "5"}, {"qty": "6"}, "max_order_qty", "quantity 6 above limit 5"),
+        ({"max_notional": "500"}, {"qty": "6"}, "max_notional", "notional 540 above limit 500"),
+        ({"max_position": "4"}, {"qty": "5"}, "max_position", "position 5 beyond limit 4"),
+        # 1,000 of cash: 2 @ 90 reserved; 11 @ 90 = 990 fits, 12 @ 90 = 1,080 does not
+        ({"allow_negative_balance": False}, {"qty": "12"}, "negative_balance", "buying 1080 with 1000 available"),
+    ],
+)
+def test_an_amend_passes_the_pre_trade_rails_like_a_new_order(
+    rails: dict[str, Any], amend: dict[str, str], rail: str, detail: str
+) -> None:
+    scenario = parse_scenario(
+        {**RESTING_BUY, "starting_cash": "1000", "rails": rails, "replaces": [{"step": 3, "order": "b", **amend}]},
+        source="x",
+    )
+    result = run_scenario(scenario)
+    assert result.state == "ERROR_REQUIRES_OPERATOR"
+    (trip,) = [r.payload for r in result.events.of("rail_trip")]
+    assert (trip.rail.value, trip.order_id) == (rail, "O-000001")
+    assert detail in trip.detail
+    assert result.events.of("order_replace") == []  # never sent
+    assert result.orchestrator.injector.wrapped.query_order("MB-00000001").qty == Decimal(2)
+    assert check_invariants(result) == []
+
+
+@pytest.mark.parametrize(
+    ("rails", "qty"),
+    [
+        ({"max_order_qty": "5"}, "5"),
+        ({"max_notional": "500"}, "5"),
+        ({"max_position": "4"}, "4"),
+        ({"allow_negative_balance": False}, "11"),
+    ],
+)
+def test_an_amend_within_the_rails_goes_through(rails: dict[str, Any], qty: str) -> None:
+    scenario = parse_scenario(
+        {**RESTING_BUY, "starting_cash": "1000", "rails": rails, "replaces": [{"step": 3, "order": "b", "qty": qty}]},
+        source="x",
+    )
+    result = run_scenario(scenario)
+    assert result.events.of("rail_trip") == []
+    assert [r.payload.qty for r in result.events.of("order_replaced")] == [qty]
+    assert result.state == "STOPPED"
