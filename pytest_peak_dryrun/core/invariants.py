@@ -279,9 +279,7 @@ def _fills(run: _Run) -> Iterator[Violation]:
     qty: dict[str, Decimal] = {}  # each order's quantity as of the event at hand (a replace changes it)
     for record in run.events:
         payload = record.payload
-        if isinstance(payload, OrderPlaceEvent):
-            qty[payload.order_id] = Decimal(payload.qty)
-        elif isinstance(payload, OrderReplacedEvent):
+        if isinstance(payload, (OrderPlaceEvent, OrderReplacedEvent)):
             qty[payload.order_id] = Decimal(payload.qty)
         if not isinstance(payload, FillEvent):
             continue
