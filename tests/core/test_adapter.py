@@ -460,3 +460,60 @@ def test_an_adapter_must_implement_the_venue_calls() -> None:
 
     with pytest.raises(TypeError, match="abstract"):
         Half(object())  # type: ignore[abstract]
+
+
+# -- replace (amend): the optional venue_replace -------------------------------------------------
+
+
+class AmendingAdapter(DictAdapter):
+    """DictAdapter over a venue that can amend: answers "AMENDED", or "TOO_LATE" for a done order."""
+
+    order_fields: ClassVar[dict[str, Any]] = {**DictAdapter.order_fields, "qty": "qty"}
+    replace_map: ClassVar[dict[Any, Any]] = {"TOO_LATE": OrderRejectedError, "AMENDED": None}
+
+    def venue_replace(self, venue_order_id: Any, qty: Decimal | None, limit_price: Decimal | None) -> object:
+        self.venue._call("amend")
+        order = self.venue.orders[venue_order_id]
+        if order["st"] != "WORKING":
+            return "TOO_LATE"
+        if qty is not None:
+            order["qty"] = str(qty)
+        return "AMENDED"
+
+
+def test_an_adapter_without_venue_replace_has_no_replace_order(adapter: DictAdapter) -> None:
+    assert not hasattr(adapter, "replace_order")
+
+
+def test_venue_replace_gives_the_adapter_replace_order(venue: DictVenue) -> None:
+    adapter = AmendingAdapter(venue)
+    boid = adapter.place_order(buy("5"), idempotency_key="k1")
+    next(iter(venue.orders.values()))["qty"] = "5"  # this venue reports the quantity once it was amended
+    assert adapter.replace_order(boid, qty=Decimal(3)) is None
+    assert adapter.query_order(boid).qty == Decimal(3)  # the venue's qty, read through order_fields
+    assert venue.calls[-2:] == ["amend", "query"]
+    assert check_broker(adapter).replace_order(boid, qty=Decimal(2)) is None  # passes the boundary check
+
+
+def test_a_mapped_replace_answer_becomes_our_error(venue: DictVenue) -> None:
+    adapter = AmendingAdapter(venue)
+    boid = adapter.place_order(buy("5"), idempotency_key="k1")
+    next(iter(venue.orders.values()))["st"] = "DONE"
+    with pytest.raises(OrderRejectedError, match="TOO_LATE"):
+        adapter.replace_order(boid, qty=Decimal(3))
+
+
+def test_venue_errors_of_a_replace_are_mapped_like_the_others(venue: DictVenue) -> None:
+    adapter = AmendingAdapter(venue)
+    boid = adapter.place_order(buy("5"), idempotency_key="k1")
+    venue.errors.append(Busy())
+    with pytest.raises(RateLimitError):
+        adapter.replace_order(boid, qty=Decimal(3))
+
+
+def test_venue_replace_needs_the_venues_qty_in_order_fields() -> None:
+    with pytest.raises(TypeError, match="implements venue_replace"):
+
+        class Blind(DictAdapter):  # queries could not show the amended quantity
+            def venue_replace(self, venue_order_id: Any, qty: Decimal | None, limit_price: Decimal | None) -> object:
+                return None
