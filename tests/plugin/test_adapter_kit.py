@@ -70,7 +70,7 @@ def test_the_house_adapter_passes_the_contract_suite_unchanged(house: pytest.Pyt
     # the 4 replace tests are skipped, with the reason: HouseAdapter has no venue_replace
     result.assert_outcomes(passed=10, skipped=4)
     result.stdout.fnmatch_lines(
-        ["SKIPPED * replace is optional and this broker does not offer it: HouseAdapter has no replace_order(*"]
+        ["SKIPPED * replace is optional and HouseAdapter has no replace_order: implement it (BrokerAdapter: *"]
     )
     result.stdout.fnmatch_lines(["*::TestHouse::test_fills_are_priced_near_the_reference_price PASSED*"])
 

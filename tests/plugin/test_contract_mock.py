@@ -140,3 +140,18 @@ def test_a_query_that_disagrees_with_the_fills_fails_the_contract(pytester: pyte
     )
     failed = {line.split(" - ")[0].split("::")[-1] for line in result.stdout.lines if line.startswith("FAILED ")}
     assert "test_fills_never_exceed_the_order_and_agree_with_queries" in failed
+
+
+def test_a_replace_order_that_cannot_be_called_as_the_protocol_says_fails_the_contract(
+    pytester: pytest.Pytester,
+) -> None:
+    # offered under other keyword names: the replace tests fail (a skip is only for a broker without it)
+    result = _broken_venue(
+        pytester,
+        """
+            def replace_order(self, broker_order_id, *, quantity=None, price=None):
+                return super().replace_order(broker_order_id, qty=quantity, limit_price=price)
+        """,
+    )
+    result.assert_outcomes(passed=10, failed=4)
+    result.stdout.fnmatch_lines(["E * AssertionError: Broken.replace_order*"])
