@@ -67,8 +67,9 @@ def test_the_house_adapter_passes_the_contract_suite_unchanged(house: pytest.Pyt
         """
     )
     result = house.runpytest("-v")
-    result.assert_outcomes(passed=10)
+    result.assert_outcomes(passed=11)
     result.stdout.fnmatch_lines(["*::TestHouse::test_fills_are_priced_near_the_reference_price PASSED*"])
+    result.stdout.fnmatch_lines(["*::TestHouse::test_moves_with_the_run_clock PASSED*"])
 
 
 @pytest.mark.parametrize(

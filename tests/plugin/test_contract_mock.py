@@ -46,7 +46,7 @@ def test_a_broken_adapter_fails_the_contract(pytester: pytest.Pytester) -> None:
         """
     )
     result = pytester.runpytest()
-    result.assert_outcomes(passed=9, failed=1)
+    result.assert_outcomes(passed=10, failed=1)
     result.stdout.fnmatch_lines(["FAILED *::TestBroken::test_same_idempotency_key_same_order_no_second_side_effect*"])
 
 
@@ -80,7 +80,7 @@ def test_a_broker_filling_at_price_zero_fails_the_contract(pytester: pytest.Pyte
                 return cursor, [msgspec.structs.replace(f, **{"price": Decimal(0)}) for f in fills]
         """,
     )
-    result.assert_outcomes(passed=9, failed=1)
+    result.assert_outcomes(passed=10, failed=1)
     result.stdout.fnmatch_lines(
         [
             "E * AssertionError: fill MB-00000001-F1 at 0: "
@@ -99,7 +99,7 @@ def test_a_broker_filling_far_from_the_reference_fails_the_contract(pytester: py
                 return cursor, [msgspec.structs.replace(f, **{"price": f.price * 100}) for f in fills]
         """,
     )
-    result.assert_outcomes(passed=9, failed=1)
+    result.assert_outcomes(passed=10, failed=1)
     result.stdout.fnmatch_lines(
         [
             "E * AssertionError: fill MB-00000001-F1 at 10000.00: expected a positive price within ±50% *",
@@ -140,3 +140,81 @@ def test_a_query_that_disagrees_with_the_fills_fails_the_contract(pytester: pyte
     )
     failed = {line.split(" - ")[0].split("::")[-1] for line in result.stdout.lines if line.startswith("FAILED ")}
     assert "test_fills_never_exceed_the_order_and_agree_with_queries" in failed
+
+
+def test_a_venue_that_follows_the_clock_by_on_step_passes_the_contract(pytester: pytest.Pytester) -> None:
+    # A venue without a SimClock of its own that a dry run moves by on_step(step) (README,
+    # "One clock"): the contract must move it the same way, not only advance sim_clock, or
+    # every test that waits for a fill reports "still NEW after 10 steps" for a good adapter.
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_peak_dryrun import BrokerContract, MockBroker, SimClock
+
+        class StepDriven:
+            dry_run = True
+
+            def __init__(self, config):
+                # latency, so that nothing happens unless the venue is moved; a clock only on_step moves
+                slow = config.model_copy(update={"ack_latency_steps": 2, "cancel_latency_steps": 1})
+                self._venue = MockBroker(slow, clock=SimClock())
+                self.steps_seen = []
+
+            def on_step(self, step):
+                self.steps_seen.append(step)
+                self._venue.advance(step - self._venue.clock.step)
+
+            def place_order(self, request, *, idempotency_key):
+                return self._venue.place_order(request, idempotency_key=idempotency_key)
+
+            def cancel_order(self, broker_order_id):
+                self._venue.cancel_order(broker_order_id)
+
+            def query_order(self, broker_order_id):
+                return self._venue.query_order(broker_order_id)
+
+            def list_open_orders(self):
+                return self._venue.list_open_orders()
+
+            def iter_fills(self, cursor):
+                return self._venue.iter_fills(cursor)
+
+        class TestStepDriven(BrokerContract):
+            @pytest.fixture
+            def contract_broker(self, contract_broker_config):
+                return StepDriven(contract_broker_config)
+
+        def test_the_same_venue_runs_a_dry_run(run_dryrun, dryrun_scenario):
+            result = run_dryrun("happy_path", broker=StepDriven(dryrun_scenario.broker_config()))
+            assert result.state == "STOPPED"
+            assert result.report["orders"]["by_state"] == {"FILLED": 5}
+        """
+    )
+    result = pytester.runpytest("-q")
+    result.assert_outcomes(passed=12)
+
+
+def test_a_venue_nothing_moves_fails_the_contract_naming_the_fix(pytester: pytest.Pytester) -> None:
+    # Neither the run's clock nor on_step: a dry run refuses it at the preflight (broker_clock),
+    # so the contract says so too, with the preflight's words, instead of "still NEW".
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_peak_dryrun import BrokerContract, MockBroker, SimClock
+
+        class Frozen(MockBroker):
+            pass
+
+        class TestFrozen(BrokerContract):
+            @pytest.fixture
+            def contract_broker(self, contract_broker_config):
+                return Frozen(contract_broker_config, clock=SimClock())
+        """
+    )
+    result = pytester.runpytest("-q")
+    result.stdout.fnmatch_lines(
+        [
+            "E * AssertionError: broker_clock: Frozen.clock is a SimClock other than the run's, *",
+            "FAILED *::TestFrozen::test_moves_with_the_run_clock*",
+        ]
+    )
