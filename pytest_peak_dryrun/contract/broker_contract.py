@@ -2,8 +2,10 @@
 
 Subclass :class:`BrokerContract` in a test module (its name must start with ``Test``) and
 provide the ``contract_broker`` fixture. Every test drives the adapter through the
-:class:`~pytest_peak_dryrun.Broker` protocol only and advances the shared simulated clock,
-so it holds for adapters with acknowledgement or fill latency (up to ``MAX_STEPS`` steps).
+:class:`~pytest_peak_dryrun.Broker` protocol only and moves it a step on the way a dry run
+does (the shared simulated clock advances, then the broker's ``on_step(step)`` if it has
+one), so it holds for adapters with acknowledgement or fill latency (up to ``MAX_STEPS``
+steps), whichever of the two documented ways their venue follows the run's clock.
 
 Besides the protocol's shape it checks that fills are sane (issue 11: a broker filling at
 price 0 used to pass): every price positive and within ``PRICE_BAND`` of the instrument's
@@ -24,7 +26,7 @@ import pytest
 
 from ..core.boundary import replace_problem, unwrap_broker
 from ..core.broker import Broker, FillModel, MockBroker, MockBrokerConfig
-from ..core.clock import SimClock
+from ..core.clock import SimClock, check_broker_clock
 from ..core.errors import PermanentBrokerError, UnknownOrderError
 from ..core.model import Fill, Order, OrderRequest
 from ..core.orders import TERMINAL_STATES, OrderState, OrderType, Side
@@ -67,12 +69,23 @@ class BrokerContract:
             limit_price=Decimal("1.00"),
         )
 
+    def advance(self, broker: Broker, clock: SimClock) -> int:
+        """One step on, as the orchestrator moves a run: the clock advances, then the broker's
+        ``on_step(step)`` if it has one. Advancing only the clock would leave a venue that
+        follows the run by ``on_step`` (the documented alternative to sharing the clock)
+        standing still, and a correct adapter would fail as "still NEW"."""
+        step = clock.advance_step()
+        on_step = getattr(broker, "on_step", None)
+        if callable(on_step):
+            on_step(step)
+        return step
+
     def wait_for(self, broker: Broker, clock: SimClock, boid: str, states: frozenset[OrderState]) -> Order:
         order = broker.query_order(boid)
         for _ in range(self.MAX_STEPS):
             if order.state in states:
                 return order
-            clock.advance_step()
+            self.advance(broker, clock)
             order = broker.query_order(boid)
         assert order.state in states, f"{boid} still {order.state.value} after {self.MAX_STEPS} steps"
         return order
@@ -98,6 +111,13 @@ class BrokerContract:
         assert isinstance(contract_broker, MockBroker) or getattr(contract_broker, "dry_run", False) is True, (
             "a dry-run broker is a MockBroker or declares dry_run = True"
         )
+
+    def test_moves_with_the_run_clock(self, contract_broker: Broker, sim_clock: SimClock) -> None:
+        # The preflight's broker_clock check, with its words: a broker that neither runs on the
+        # run's clock nor follows it by on_step would stand still in a dry run (and pass the
+        # other tests here only if it needs no step to acknowledge, fill or cancel).
+        ok, detail = check_broker_clock(contract_broker, sim_clock)
+        assert ok, f"broker_clock: {detail}"
 
     def test_place_returns_an_id_that_query_knows(self, contract_broker: Broker) -> None:
         boid = contract_broker.place_order(self.market("3"), idempotency_key="contract-1")
@@ -202,7 +222,7 @@ class BrokerContract:
                 assert queried[boid].filled_qty == total, (
                     f"query_order({boid!r}) says filled_qty {queried[boid].filled_qty}; its fills add up to {total}"
                 )
-            sim_clock.advance_step()
+            self.advance(contract_broker, sim_clock)
 
     # -- replace (optional) -----------------------------------------------------------------
 

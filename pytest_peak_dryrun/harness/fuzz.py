@@ -379,11 +379,27 @@ class DryRunFuzz:
         if not failures:
             return FuzzReport(examples=search.calls, seed=seed)
         skip_all = (*skipped_invariants(self._request.config), *skipped)
-        return self._report(failures, seed=seed, examples=examples, source=source, skip=skip_all)
+        return self._report(failures, seed=seed, examples=examples, source=source, skip=skip_all, make=make)
 
     # -- the reproducer and the message ----------------------------------------------------------
 
-    def _reproducer(self, failure: _Failure, *, seed: int) -> tuple[list[str], str, Path]:
+    def _unchecked_when_collected(self, failure: _Failure, make: Callable[[Scenario], Broker]) -> list[str]:
+        """The broken invariants that the collected reproducer will not check: this call's own
+        ``invariants=``. A scenario file checks the built-ins and the hook's (minus the ini's
+        skips), so for those alone it would pass the oracle and ``--snapshot-update`` would
+        record the broken run: the "fails until its bug is fixed" promise does not hold."""
+        if failure.error is not None:
+            return []
+        try:
+            result = self._run(failure.scenario, make)
+        except Exception:
+            return []  # the file will fail on this exception when collected
+        found = {v.invariant for v in check_item(self._request.node, result)}
+        return sorted({v.invariant for v in failure.violations} - found)
+
+    def _reproducer(
+        self, failure: _Failure, *, seed: int, make: Callable[[Scenario], Broker]
+    ) -> tuple[list[str], str, Path]:
         """Write ``failure``'s reproducer: its lines for the message, what broke, and the file."""
         node = self._request.node
         redactor = self._redactor
@@ -399,12 +415,33 @@ class DryRunFuzz:
         stem = f"dryrun_fuzz_{slug}_{digest}"
         scenario = failure.scenario.with_overrides(name=stem.removeprefix("dryrun_"))
         failure.scenario = scenario
+        unchecked = self._unchecked_when_collected(failure, make)
         comment = [
             f"Reproducer written by dryrun_fuzz (pytest-peak-dryrun) for {node.nodeid} (seed {seed}).",
             f"Hypothesis shrank the generated scenario below; in it {what}:",
             *(line.replace("  - ", "  ", 1) for line in lines),
-            "Collected as a test (a dryrun_*.toml file), it runs through the broker that the",
-            "pytest_dryrun_make_broker hook makes in this directory and fails while that holds.",
+        ]
+        if unchecked:
+            names = ", ".join(unchecked)
+            one = len(unchecked) == 1
+            verb, it = ("is this test's own invariant", "it") if one else ("are this test's own invariants", "them")
+            comment += [
+                f"{names} {verb} (invariants=): the collected file does not check {it},",
+                "so it passes once its golden file is recorded. Implement it as a",
+                "pytest_dryrun_invariants hook in this directory to keep this file failing until the fix.",
+            ]
+            lines = [
+                *lines,
+                f"  ({names}: passed to this call only (invariants=): a collected reproducer does not check {it}, "
+                f"so it would pass and --snapshot-update would record this run; implement {it} as a "
+                "pytest_dryrun_invariants hook to keep the file failing until the fix)",
+            ]
+        else:
+            comment += [
+                "Collected as a test (a dryrun_*.toml file), it runs through the broker that the",
+                "pytest_dryrun_make_broker hook makes in this directory and fails while that holds.",
+            ]
+        comment += [
             "Commit it; once the bug is fixed, record its golden file with",
             "pytest --snapshot-update <this file>.",
         ]
@@ -425,7 +462,14 @@ class DryRunFuzz:
         return names <= found
 
     def _report(
-        self, failures: list[_Failure], *, seed: int, examples: int, source: str, skip: tuple[str, ...]
+        self,
+        failures: list[_Failure],
+        *,
+        seed: int,
+        examples: int,
+        source: str,
+        skip: tuple[str, ...],
+        make: Callable[[Scenario], Broker],
     ) -> NoReturn:
         __tracebackhide__ = True
         node = self._request.node
@@ -433,7 +477,7 @@ class DryRunFuzz:
         blocks: list[str] = []
         shown: list[str] = []
         for number, failure in enumerate(failures, start=1):
-            lines, what, path = self._reproducer(failure, seed=seed)
+            lines, what, path = self._reproducer(failure, seed=seed, make=make)
             if self._also_on_the_mock(failure, skip):
                 lines.append(
                     "  (the plain MockBroker breaks it too: a gap in pytest-peak-dryrun's own stack, not in the "

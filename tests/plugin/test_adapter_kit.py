@@ -68,11 +68,12 @@ def test_the_house_adapter_passes_the_contract_suite_unchanged(house: pytest.Pyt
     )
     result = house.runpytest("-v", "-rs")
     # the 4 replace tests are skipped, with the reason: HouseAdapter has no venue_replace
-    result.assert_outcomes(passed=10, skipped=4)
+    result.assert_outcomes(passed=11, skipped=4)
     result.stdout.fnmatch_lines(
         ["SKIPPED * replace is optional and HouseAdapter has no replace_order: implement it (BrokerAdapter: *"]
     )
     result.stdout.fnmatch_lines(["*::TestHouse::test_fills_are_priced_near_the_reference_price PASSED*"])
+    result.stdout.fnmatch_lines(["*::TestHouse::test_moves_with_the_run_clock PASSED*"])
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def test_a_broken_adapter_fails_the_contract(pytester: pytest.Pytester) -> None:
         """
     )
     result = pytester.runpytest()
-    result.assert_outcomes(passed=13, failed=1)  # 9 + the 4 replace tests (a MockBroker can replace)
+    result.assert_outcomes(passed=14, failed=1)  # 10 + the 4 replace tests (a MockBroker can replace)
     result.stdout.fnmatch_lines(["FAILED *::TestBroken::test_same_idempotency_key_same_order_no_second_side_effect*"])
 
 
@@ -80,7 +80,7 @@ def test_a_broker_filling_at_price_zero_fails_the_contract(pytester: pytest.Pyte
                 return cursor, [msgspec.structs.replace(f, **{"price": Decimal(0)}) for f in fills]
         """,
     )
-    result.assert_outcomes(passed=13, failed=1)  # 9 + the 4 replace tests (a MockBroker can replace)
+    result.assert_outcomes(passed=14, failed=1)  # 10 + the 4 replace tests (a MockBroker can replace)
     result.stdout.fnmatch_lines(
         [
             "E * AssertionError: fill MB-00000001-F1 at 0: "
@@ -99,7 +99,7 @@ def test_a_broker_filling_far_from_the_reference_fails_the_contract(pytester: py
                 return cursor, [msgspec.structs.replace(f, **{"price": f.price * 100}) for f in fills]
         """,
     )
-    result.assert_outcomes(passed=13, failed=1)  # 9 + the 4 replace tests (a MockBroker can replace)
+    result.assert_outcomes(passed=14, failed=1)  # 10 + the 4 replace tests (a MockBroker can replace)
     result.stdout.fnmatch_lines(
         [
             "E * AssertionError: fill MB-00000001-F1 at 10000.00: expected a positive price within ±50% *",
@@ -153,5 +153,5 @@ def test_a_replace_order_that_cannot_be_called_as_the_protocol_says_fails_the_co
                 return super().replace_order(broker_order_id, qty=quantity, limit_price=price)
         """,
     )
-    result.assert_outcomes(passed=10, failed=4)
+    result.assert_outcomes(passed=11, failed=4)
     result.stdout.fnmatch_lines(["E * AssertionError: Broken.replace_order*"])

@@ -429,3 +429,62 @@ def test_a_scenario_file_that_breaks_an_invariant_fails_before_its_golden_is_wri
         ]
     )
     assert not Path(pytester.path / "dryrun_two_lots.golden.json").exists()
+
+
+CALL_ONLY = """
+from pytest_peak_dryrun import Violation
+
+
+def flat_at_stop(result):
+    return [Violation("flat_at_stop", f"{q} {s}") for s, q in result.status.positions.items() if q]
+
+
+def test_fuzz(dryrun_fuzz):
+    dryrun_fuzz(examples=10, invariants=[flat_at_stop])
+"""
+
+
+def test_a_call_only_invariant_says_the_collected_reproducer_does_not_check_it(pytester: pytest.Pytester) -> None:
+    # README's test_fuzz_narrower: an invariant passed to the call (invariants=) is not
+    # something a collected scenario file checks (it checks the built-ins and the hook's), so
+    # its reproducer does not "fail until its bug is fixed": it fails only for its missing
+    # golden, and --snapshot-update records the broken run. The message and the file say so.
+    pytester.makepyfile(test_fuzz=CALL_ONLY)
+    result = pytester.runpytest("test_fuzz.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  - flat_at_stop (end of run): *",
+            "  (flat_at_stop: passed to this call only (invariants=): a collected reproducer does not check it, "
+            "so it would pass and --snapshot-update would record this run; implement it as a "
+            "pytest_dryrun_invariants hook to keep the file failing until the fix)",
+        ]
+    )
+    (reproducer,) = pytester.path.glob("dryrun_fuzz_*.toml")
+    header = reproducer.read_text("utf-8")
+    assert "# flat_at_stop is this test's own invariant (invariants=): the collected file does not check it" in header
+    assert "fails while that holds" not in header
+    pytester.runpytest("--snapshot-update", reproducer.name).assert_outcomes(passed=1)  # what the note warns of
+
+
+def test_a_hook_invariant_is_checked_by_the_collected_reproducer_too(pytester: pytest.Pytester) -> None:
+    # The same invariant as a hook: the reproducer fails on the oracle, so no note.
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_peak_dryrun import Violation
+
+        @pytest.hookimpl(optionalhook=True)
+        def pytest_dryrun_invariants(config, result):
+            return [Violation("flat_at_stop", f"{q} {s}") for s, q in result.status.positions.items() if q]
+        """
+    )
+    pytester.makepyfile(test_fuzz="def test_fuzz(dryrun_fuzz):\n    dryrun_fuzz(examples=10)\n")
+    result = pytester.runpytest("test_fuzz.py")
+    result.assert_outcomes(failed=1)
+    assert "passed to this call only" not in result.stdout.str()
+    (reproducer,) = pytester.path.glob("dryrun_fuzz_*.toml")
+    assert "fails while that holds" in reproducer.read_text("utf-8")
+    collected = pytester.runpytest("--snapshot-update", reproducer.name)
+    collected.assert_outcomes(failed=1)
+    collected.stdout.fnmatch_lines(["*the run broke 1 invariant(s)*", "  - flat_at_stop (end of run): *"])
