@@ -167,6 +167,9 @@ class FaultInjector:
                 "put every rule into one injector (or one scenario)"
             )
         self.wrapped = broker
+        # The ``__wrapped__`` convention ``unwrap_broker`` follows, set on the instance: on the
+        # class (a property) it would make inspect.signature(FaultInjector) follow it and fail.
+        self.__wrapped__ = broker
         self.clock = clock
         self.emit = emit
         #: ``(op, fault) -> count`` of injected and of skipped faults, with or without ``emit``.
@@ -207,11 +210,6 @@ class FaultInjector:
     def _venue_name(self) -> str:
         """The class name of the user's broker under every wrapper (for messages)."""
         return type(unwrap_broker(self.wrapped)).__name__
-
-    @property
-    def __wrapped__(self) -> Broker:
-        """The broker under the faults (the ``__wrapped__`` convention ``unwrap_broker`` follows)."""
-        return self.wrapped
 
     @property
     def dry_run(self) -> bool:

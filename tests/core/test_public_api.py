@@ -399,3 +399,21 @@ def test_the_readme_lists_every_public_name() -> None:
     section = section[: section.index("\n## ", 1)]
     listed = set(re.findall(r"`(\w+)`", section))
     assert sorted(set(pytest_peak_dryrun.__all__) - listed) == []
+
+
+def test_every_public_class_and_function_has_a_readable_signature() -> None:
+    # IDEs, help() and Sphinx read it; a class attribute named __wrapped__ once broke FaultInjector's.
+    import inspect
+
+    import pytest_peak_dryrun
+
+    unreadable = []
+    for name in pytest_peak_dryrun.__all__:
+        obj = getattr(pytest_peak_dryrun, name)
+        if not callable(obj) or (isinstance(obj, type) and issubclass(obj, BaseException)):
+            continue
+        try:
+            inspect.signature(obj)
+        except ValueError as exc:  # a builtin without a signature raises this too: none is public
+            unreadable.append(f"{name}: {exc}")
+    assert unreadable == []
