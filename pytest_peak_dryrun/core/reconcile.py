@@ -65,6 +65,7 @@ class Reconciler:
         self.last_pass_error: str | None = None
         self._stuck_reported: set[str] = set()
         self._unknown_reported: set[str] = set()
+        self._terms_reported: set[str] = set()
         self._bounds: dict[tuple[Decimal, Decimal], tuple[Decimal, Decimal]] = {}
 
     @property
@@ -144,6 +145,19 @@ class Reconciler:
                     rec.order_id,
                     f"broker filled {remote.filled_qty}, local {rec.filled_qty}",
                 )
+            if (
+                (remote.qty != rec.qty or remote.limit_price != rec.limit_price)
+                and rec.state is not OrderState.PENDING_REPLACE  # an amend in flight: the next query settles it
+                and rec.order_id not in self._terms_reported
+            ):
+                # An amend one side missed (applied after the run took it as refused, or a
+                # venue that changed an order by itself): the run trades on terms it does not have.
+                self._terms_reported.add(rec.order_id)
+                self.mismatch(
+                    MismatchKind.TERMS_MISMATCH,
+                    rec.order_id,
+                    f"broker {_terms(remote.qty, remote.limit_price)}, local {_terms(rec.qty, rec.limit_price)}",
+                )
             if remote.state in TERMINAL_STATES and rec.is_open:
                 self.mismatch(
                     MismatchKind.STATUS_MISMATCH,
@@ -202,3 +216,7 @@ class Reconciler:
 
 def _text(value: Decimal) -> str:
     return format(value, "f")
+
+
+def _terms(qty: Decimal, limit_price: Decimal | None) -> str:
+    return f"qty {_text(qty)}" + ("" if limit_price is None else f" limit {_text(limit_price)}")

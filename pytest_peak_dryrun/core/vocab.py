@@ -91,3 +91,4 @@ class MismatchKind(str, Enum):
     BAD_FILL_PRICE = "bad_fill_price"  # not positive, or outside the band around the reference
     OVERFILL = "overfill"  # fills add up to more than the order's quantity
     UNKNOWN_FILL = "unknown_fill"  # a fill for an order we do not track
+    TERMS_MISMATCH = "terms_mismatch"  # the broker's quantity or limit price differs from ours

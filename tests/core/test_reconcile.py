@@ -280,6 +280,7 @@ def test_mismatch_kinds() -> None:
         "bad_fill_price",
         "overfill",
         "unknown_fill",
+        "terms_mismatch",
     ]
 
 
@@ -509,3 +510,22 @@ def test_e2e_a_fill_for_an_order_we_do_not_track_is_an_unknown_fill() -> None:
     assert result.report["reconcile"]["mismatches"] == {"unknown_fill": 1}
     assert result.metrics.value("reconcile_mismatches_total", kind="unknown_on_broker") == 0
     assert result.health.status.value == "degraded"
+
+
+def test_terms_mismatch_when_the_broker_holds_other_terms_reported_once() -> None:
+    h = Harness()
+    rec = h.local("MB-1", S.ACK)
+    h.broker.open = [msgspec.structs.replace(remote("MB-1", S.ACK), qty=D("7"))]
+    assert h.rec.run_pass(h.broker, h.book, 5) == 1
+    assert h.mismatches() == [("terms_mismatch", rec.order_id)]
+    detail = [p["detail"] for k, p in h.events if k == "reconcile_mismatch"]
+    assert detail == ["broker qty 7, local qty 4"]
+    assert h.rec.run_pass(h.broker, h.book, 10) == 0  # reported once
+
+
+def test_no_terms_mismatch_while_an_amend_is_pending() -> None:
+    h = Harness()
+    rec = h.local("MB-1", S.ACK)
+    h.book.transition(rec, S.PENDING_REPLACE, 2)
+    h.broker.open = [msgspec.structs.replace(remote("MB-1", S.ACK), qty=D("7"))]
+    assert h.rec.run_pass(h.broker, h.book, 5) == 0
