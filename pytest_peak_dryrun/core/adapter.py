@@ -265,14 +265,7 @@ class BrokerAdapter(ABC):
         except Exception as exc:
             self._raise_mapped(exc)
             raise
-        if answer is None or not self.cancel_map:
-            return
-        try:
-            factory = self.cancel_map.get(answer)
-        except TypeError:  # an unhashable answer cannot be in the map
-            return
-        if factory is not None:
-            raise _error_from(factory, answer, f"cancel {broker_order_id}: the venue answered {answer!r}")
+        self._check_answer(self.cancel_map, answer, f"cancel {broker_order_id}")
 
     def _replace_order(
         self, broker_order_id: str, *, qty: Decimal | None = None, limit_price: Decimal | None = None
@@ -282,14 +275,22 @@ class BrokerAdapter(ABC):
         except Exception as exc:
             self._raise_mapped(exc)
             raise
-        if answer is None or not self.replace_map:
+        self._check_answer(self.replace_map, answer, f"replace {broker_order_id}")
+
+    @staticmethod
+    def _check_answer(table: Mapping[Any, ErrorFactory | None], answer: object, what: str) -> None:
+        """Raise the error ``table`` maps the venue's ``answer`` to (``cancel_map``, ``replace_map``).
+
+        An answer that is None, not in the table, mapped to None or unhashable is accepted.
+        """
+        if answer is None or not table:
             return
         try:
-            factory = self.replace_map.get(answer)
+            factory = table.get(answer)
         except TypeError:  # an unhashable answer cannot be in the map
             return
         if factory is not None:
-            raise _error_from(factory, answer, f"replace {broker_order_id}: the venue answered {answer!r}")
+            raise _error_from(factory, answer, f"{what}: the venue answered {answer!r}")
 
     def query_order(self, broker_order_id: str) -> Order:
         try:
