@@ -12,10 +12,15 @@ under ``cProfile`` and prints:
 cProfile roughly doubles the run's time, more for code with many small calls, so its seconds
 are not the run's (``throughput.py`` measures those); the shares and counts are what it is
 for. With ``--pyinstrument`` (if installed; it is no dependency of the project) a sampling
-profile of a second run follows, whose time is close to the unprofiled run's.
+profile of a second run follows, whose time is close to the unprofiled run's. With
+``--opcodes M`` a run of M orders follows under ``sys.settrace`` with opcode events: the
+bytecodes executed per order, in all and per function (exact, like the call counts, and
+closer to the run's time than calls are: a call of a small function and one of a large one
+count alike there). Tracing costs ~50x, so M is small (3,000 is ~20 s).
 
     python benchmarks/profile_e2e.py                  # 5,000 orders, top 25
     python benchmarks/profile_e2e.py 20000 --top 40 --shape peers --pyinstrument
+    python benchmarks/profile_e2e.py 20000 --opcodes 3000   # also bytecodes per order
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ import cProfile
 import pstats
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import PurePath
+from types import CodeType, FrameType
 from typing import Any
 
 from _scenarios import run_orders, scenario
@@ -71,16 +77,44 @@ def profiled(profile: cProfile.Profile) -> Callable[[Callable[[], Any]], tuple[f
     return measure
 
 
+def opcodes_per_code(orders: int, shape: str) -> Counter[CodeType]:
+    """Bytecodes executed per code object in one run of ``orders`` orders (``sys.settrace``
+    with ``f_trace_opcodes``: one trace event per bytecode, exact whatever the load)."""
+    counts: Counter[CodeType] = Counter()
+
+    def local(frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "opcode":
+            counts[frame.f_code] += 1
+        return local
+
+    def tracer(frame: FrameType, event: str, arg: Any) -> Any:
+        frame.f_trace_opcodes = True
+        frame.f_trace_lines = False
+        return local
+
+    def traced(fn: Callable[[], Any]) -> tuple[float, Any]:
+        sys.settrace(tracer)
+        try:
+            out = fn()
+        finally:
+            sys.settrace(None)
+        return 0.0, out
+
+    run_orders(scenario(shape, orders), orders, run_id="opcodes", measure=traced)
+    return counts
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("orders", nargs="?", type=int, default=5_000, help="orders in the run (default 5,000)")
     parser.add_argument("--top", type=int, default=25, help="functions to list by own time")
     parser.add_argument("--shape", choices=("e2e", "peers"), default="e2e")
     parser.add_argument("--pyinstrument", action="store_true", help="also a sampling profile, if installed")
+    parser.add_argument("--opcodes", type=int, default=0, metavar="M", help="also bytecodes per order, over M orders")
     args = parser.parse_args(argv)
     n = args.orders
-    if n < 1 or args.top < 0:
-        parser.error("orders must be >= 1 and --top >= 0")
+    if n < 1 or args.top < 0 or args.opcodes < 0:
+        parser.error("orders must be >= 1, --top and --opcodes >= 0")
 
     profile = cProfile.Profile()
     sc = scenario(args.shape, n)
@@ -116,6 +150,14 @@ def main(argv: list[str]) -> None:
             f"  {tt / total * 100:5.1f}%  {tt / n * 1e6:7.2f} us  cum {ct / n * 1e6:7.2f} us  {nc / n:6.2f}"
             f"  {label_of(key)}"
         )
+
+    if args.opcodes:
+        m = args.opcodes
+        codes = opcodes_per_code(m, args.shape)
+        print(f"\nbytecodes per order ({m:,} orders under sys.settrace): {sum(codes.values()) / m:,.0f}")
+        for code, count in codes.most_common(args.top):
+            where = label_of((code.co_filename, code.co_firstlineno, code.co_name))
+            print(f"  {count / m:7.1f}  {where}")
 
     if args.pyinstrument:
         try:

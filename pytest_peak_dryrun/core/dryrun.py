@@ -23,6 +23,7 @@ from .broker import Broker, MockBroker
 from .canonical import dumps_line
 from .clock import SimClock, run_clock
 from .documents import build_report, with_audit
+from .events import ReconcileMismatchEvent
 from .metrics import MetricsCollector
 from .orchestrator import DryRunConfig, Orchestrator, SessionState
 from .redact import Redactor
@@ -211,7 +212,7 @@ def assemble_run(
             audit = AuditLog(run_id)
     stream.tap(collector)
     stream.tap(activity)
-    stream.tap(mismatches)
+    stream.tap(mismatches, kinds=(ReconcileMismatchEvent,))  # it keeps those alone
     stream.tap(audit, flush=audit.flush)
     log = EventLog() if keep_events else None
     if log is not None:

@@ -318,6 +318,7 @@ class MismatchLog:
         self.found: list[MismatchDoc] = []
 
     def __call__(self, seq: int, ts_ms: int, event: Event) -> None:
+        # The run taps it for this kind alone; the type test keeps it right where it hears every kind.
         if type(event) is ReconcileMismatchEvent and len(self.found) < MISMATCHES_LISTED:
             self.found.append(
                 MismatchDoc(step=self._clock.step, order_id=event.order_id, kind=event.kind, detail=event.detail)

@@ -4,7 +4,10 @@ Every fact is one typed event (:mod:`.events`) emitted on one :class:`EventStrea
 stream gives it a sequence number and the simulated time, masks registered secrets in the
 kind's free-text fields (kinds without any are never scanned), and hands it to its *taps*
 in order: plain callables ``tap(seq, ts_ms, event)`` that the run wires in (the metrics
-collector, the audit log, the activity counter), with no record object built for them.
+collector, the audit log, the activity counter), with no record object built for them. A tap
+that wants only some kinds names them (``kinds=``) and is called for those alone: a run's
+mismatch log hears one kind of some twenty, and a dict lookup per event costs less than a
+Python call that returns at once.
 Listeners that want a record (hooks of other suites, ``DryRunResult.events``) subscribe and
 receive an :class:`~.events.EventRecord`; none is built when nobody subscribed. The stream
 keeps only the last few events (the status snapshot shows them), so a long run streams to
@@ -14,7 +17,7 @@ disk in constant memory.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import FunctionType, MethodType
 from typing import Any, Final, overload
 
@@ -35,7 +38,7 @@ EventTap = Callable[[int, int, Event], object]
 class EventStream:
     """Assigns ``seq`` and ``ts`` to each fact and hands it to every tap and listener, in order."""
 
-    __slots__ = ("_flushers", "_listeners", "_taps", "clock", "last", "redactor", "run_id", "seq")
+    __slots__ = ("_flushers", "_kind_taps", "_listeners", "_taps", "clock", "last", "redactor", "run_id", "seq")
 
     def __init__(self, run_id: str, clock: SimClock, *, redactor: Redactor | None = None) -> None:
         self.run_id = run_id
@@ -45,12 +48,29 @@ class EventStream:
         #: the last :data:`LAST_EVENTS` events as ``(seq, ts_ms, event)``
         self.last: deque[tuple[int, int, Event]] = deque(maxlen=LAST_EVENTS)
         self._taps: tuple[EventTap, ...] = ()
+        #: taps of some kinds only, by event type, called after the others
+        self._kind_taps: dict[type[Event], tuple[EventTap, ...]] = {}
         self._listeners: tuple[EventListener, ...] = ()
         self._flushers: tuple[Callable[[], object], ...] = ()
 
-    def tap(self, tap: EventTap, *, flush: Callable[[], object] | None = None) -> None:
-        """Add a fast consumer; ``flush`` is called at each step boundary (:meth:`flush`)."""
-        self._taps = (*self._taps, _bound_call(tap))
+    def tap(
+        self,
+        tap: EventTap,
+        *,
+        flush: Callable[[], object] | None = None,
+        kinds: Iterable[type[Event]] | None = None,
+    ) -> None:
+        """Add a fast consumer; ``flush`` is called at each step boundary (:meth:`flush`).
+
+        With ``kinds`` (event types) the tap hears only events of exactly those types, after
+        the taps that hear every event.
+        """
+        if kinds is None:
+            self._taps = (*self._taps, _bound_call(tap))
+        else:
+            call = _bound_call(tap)
+            for kind in kinds:
+                self._kind_taps[kind] = (*self._kind_taps.get(kind, ()), call)
         if flush is not None:
             self._flushers = (*self._flushers, flush)
 
@@ -66,6 +86,10 @@ class EventStream:
         self.last.append((seq, ts_ms, event))
         for tap in self._taps:
             tap(seq, ts_ms, event)
+        kind_taps = self._kind_taps.get(type(event))
+        if kind_taps is not None:
+            for tap in kind_taps:
+                tap(seq, ts_ms, event)
         if self._listeners:
             record = EventRecord(seq, ts_ms, event)
             for listener in self._listeners:

@@ -210,6 +210,28 @@ def test_every_kind_of_tap_is_called_as_it_was_given() -> None:
     assert by_object.seen == by_subclass.seen == by_method.seen == by_function == [1, 2]
 
 
+def test_a_tap_of_some_kinds_hears_only_those_after_the_taps_of_every_kind() -> None:
+    # The run taps its mismatch log for one kind alone (a dict lookup per event instead of a call).
+    stream, _log = stream_with_log()
+    seen: list[tuple[str, int]] = []
+    stream.tap(lambda seq, ts_ms, event: seen.append(("mismatch", seq)), kinds=(ReconcileMismatchEvent,))
+    stream.tap(lambda seq, ts_ms, event: seen.append(("every", seq)))
+    stream.tap(
+        lambda seq, ts_ms, event: seen.append(("trip or mismatch", seq)), kinds=(RailTripEvent, ReconcileMismatchEvent)
+    )
+    stream.emit(trip())
+    stream.emit(ReconcileMismatchEvent(kind=MismatchKind.OVERFILL, order_id="O-1", detail="d"))
+    stream.emit(FillEvent(order_id="O-1", fill_id="F1", qty="1", price="2", exec_seq=1, cum_qty="1"))
+    assert seen == [
+        ("every", 1),
+        ("trip or mismatch", 1),
+        ("every", 2),
+        ("mismatch", 2),
+        ("trip or mismatch", 2),
+        ("every", 3),
+    ]
+
+
 def test_event_record_json_shape() -> None:
     record = EventRecord(7, 1_500, FillEvent(order_id="O-1", fill_id="F1", qty="1", price="2", exec_seq=1, cum_qty="1"))
     assert record.as_dict("run-9") == {
