@@ -130,7 +130,12 @@ class DryRunResult:
         return {p.name: p for p in sorted(self.run_dir.iterdir()) if p.is_file()}
 
     def __repr__(self) -> str:
-        return f"DryRunResult(run_id={self.run_id!r}, state={self.state.value}, health={self.health.status.value})"
+        # The reason too: a test's failure shows the fixture's repr, so a failed preflight or a
+        # session that needs the operator says why right there.
+        reason = self.orchestrator.stream.redactor.redact_text(self.orchestrator.state_reason)  # as its event
+        return f"DryRunResult(run_id={self.run_id!r}, state={self.state.value}, health={self.health.status.value}" + (
+            f", reason={reason!r})" if reason else ")"
+        )
 
 
 _Doc = TypeVar("_Doc", HealthSnapshot, StatusSnapshot, MetricsSnapshot)

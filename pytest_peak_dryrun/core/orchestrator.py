@@ -146,6 +146,8 @@ class Orchestrator:
         self.stream = stream
         self.config = config or DryRunConfig()
         self.state = SessionState.INIT
+        #: why the session is in ``state`` (a failed preflight's checks, what needs the operator); "" if nothing to say
+        self.state_reason = ""
         self.emit = stream.emit
         if isinstance(broker, FaultInjector):
             self.injector = broker
@@ -198,6 +200,7 @@ class Orchestrator:
         if to_state not in SESSION_TRANSITIONS[self.state]:
             raise IllegalSessionTransitionError(self.state, to_state)
         from_state, self.state = self.state, to_state
+        self.state_reason = reason
         self.emit(SessionStateEvent(from_state=from_state, to_state=to_state, reason=reason))
 
     def preflight(self) -> bool:

@@ -183,3 +183,12 @@ def test_a_run_id_that_is_not_a_plain_name_is_refused(bad: str, tmp_path: Path) 
     with pytest.raises(ValueError, match="must match"):
         run_scenario(builtin_scenario("happy_path"), run_id=bad, out_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_repr_says_why_a_session_did_not_stop_cleanly() -> None:
+    # a test's failure shows the fixture's repr: a failed preflight says which check right there
+    result = run_scenario(builtin_scenario("failure_matrix"), config=DryRunConfig(max_steps=5))
+    assert repr(result) == (
+        "DryRunResult(run_id='failure_matrix', state=PREFLIGHT_FAILED, health=failed, "
+        "reason='step_bound: scenario has 24 steps, the bound is 5')"
+    )
