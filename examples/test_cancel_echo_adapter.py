@@ -65,11 +65,12 @@ def test_the_fuzzer_finds_the_planted_bug_and_passes_the_fixed_adapter(pytester:
     result.stdout.fnmatch_lines(
         [
             "test_fuzz_adapter.py::test_fuzz_the_adapter: dryrun_fuzz: in generated scenario * of 500 (seed 0) "
-            "1 invariant broke; shrunk to 1 step, 1 order, 0 cancels, no scheduled fault, "
-            "fill model partial (2 slices), cancel latency 1:",
+            # the fill model the shrink ends on depends on hypothesis's version (partial or price_path)
+            "1 invariant broke; shrunk to 1 step, 1 order, 0 cancels, no scheduled fault, fill model *, "
+            "cancel latency 1:",
             "  - stops_cleanly_without_faults (end of run): no fault was injected and no rail tripped, yet the "
             "session ended ERROR_REQUIRES_OPERATOR (1 order(s) still open after 10 steps); mismatches: "
-            "fill_qty_mismatch O-000001: broker filled 1.00, local 0.50; status_mismatch O-000001: broker FILLED, "
+            "fill_qty_mismatch O-000001: broker filled *, local *; status_mismatch O-000001: broker FILLED, "
             "local PENDING_CANCEL",
             "reproducer: dryrun_fuzz_test_fuzz_the_adapter_*.toml",
         ]
