@@ -72,7 +72,7 @@ def pytest_dryrun_event(config: pytest.Config, run_id: str, event: EventRecord) 
         @pytest.hookimpl(optionalhook=True)
         def pytest_dryrun_event(config, run_id, event):
             if event.kind == "rail_trip":
-                print(run_id, event.payload["rail"])
+                print(run_id, event.payload["rail"].value)  # "max_order_qty"
     """
 
 
