@@ -130,12 +130,11 @@ Invariant = Callable[["DryRunResult"], "Iterable[Violation] | None"]
 class _Order:
     """What the events say about one order."""
 
-    __slots__ = ("broker_order_id", "filled", "instrument", "qty", "side", "state")
+    __slots__ = ("broker_order_id", "filled", "instrument", "side", "state")
 
     def __init__(self, event: OrderPlaceEvent) -> None:
         self.instrument = event.instrument
         self.side = event.side
-        self.qty = Decimal(event.qty)
         self.broker_order_id = event.broker_order_id
         self.state = OrderState.NEW
         #: at the end of the run: its last state, and the sum of its applied fills
@@ -218,8 +217,6 @@ def _scan(result: DryRunResult) -> _Run:
             orders[payload.order_id].state = payload.to_state
         elif isinstance(payload, FillEvent) and payload.order_id in orders:
             orders[payload.order_id].filled += Decimal(payload.qty)
-        elif isinstance(payload, OrderReplacedEvent) and payload.order_id in orders:
-            orders[payload.order_id].qty = Decimal(payload.qty)  # its terms from now on
         elif isinstance(payload, ReconcileMismatchEvent):
             run.reported.add(payload.order_id)
             run.mismatches.append(payload)

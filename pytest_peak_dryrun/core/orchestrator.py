@@ -87,7 +87,26 @@ _WORKING: Final = (OrderState.ACK, OrderState.PARTIAL)
 _BUY: Final = Side.BUY
 _OK: Final = Outcome.OK
 _ACTIVE: Final = SessionState.DRYRUN_ACTIVE
+_TIMEOUT: Final = RetryReason.TIMEOUT.value
 _T = TypeVar("_T")
+
+
+class _TimeoutWatch:
+    """The run's retry listener, remembering whether an attempt timed out.
+
+    A cancel or an amend whose attempt timed out may have reached the venue even if a later
+    attempt failed otherwise: the order is then pending until a query says how it ended.
+    """
+
+    __slots__ = ("forward", "timed_out")
+
+    def __init__(self, forward: RetryListener) -> None:
+        self.forward = forward
+        self.timed_out = False
+
+    def __call__(self, op: str, reason: str, attempt: int, backoff_ms: int) -> None:
+        self.timed_out = self.timed_out or reason == _TIMEOUT
+        self.forward(op, reason, attempt, backoff_ms)
 
 
 class IllegalSessionTransitionError(RuntimeError):
@@ -473,13 +492,7 @@ class Orchestrator:
             self._resolve_replace(rec, step)
             if rec.state not in OPEN_STATES:
                 return
-        timed_out = False
-
-        def on_retry(op: str, reason: str, attempt: int, backoff_ms: int) -> None:
-            nonlocal timed_out
-            timed_out = timed_out or reason == RetryReason.TIMEOUT.value
-            self._on_retry(op, reason, attempt, backoff_ms)
-
+        on_retry = _TimeoutWatch(self._on_retry)
         venue = self._venue
         try:
             try:
@@ -491,7 +504,7 @@ class Orchestrator:
             return
         except RetryExhaustedError as exc:
             self.emit(OrderCancelEvent(order_id=rec.order_id, outcome=Outcome.ERROR, reason=exc.reason.value))
-            if (timed_out or exc.reason is RetryReason.TIMEOUT) and rec.state is not OrderState.PENDING_CANCEL:
+            if (on_retry.timed_out or exc.reason is RetryReason.TIMEOUT) and rec.state is not OrderState.PENDING_CANCEL:
                 # A timeout means the venue may have taken the cancel: it is pending until the
                 # broker says otherwise, and the next sync learns the outcome (CANCELED, a fill
                 # that won, or the order still working: the cancel refused).
@@ -567,13 +580,7 @@ class Orchestrator:
         if boid is None:
             return
         qty, limit = intent.qty, intent.limit_price
-        timed_out = False
-
-        def on_retry(op: str, reason: str, attempt: int, backoff_ms: int) -> None:
-            nonlocal timed_out
-            timed_out = timed_out or reason == RetryReason.TIMEOUT.value
-            self._on_retry(op, reason, attempt, backoff_ms)
-
+        on_retry = _TimeoutWatch(self._on_retry)
         venue: Any = self._venue  # replace_order: the optional capability the preflight checked
         try:
             try:
@@ -582,13 +589,13 @@ class Orchestrator:
                 self._retry(_REPLACE, lambda: venue.replace_order(boid, qty=qty, limit_price=limit), exc, on_retry)
         except PermanentBrokerError as exc:
             self.emit(_replace_event(rec.order_id, intent, Outcome.REJECTED, _reason(exc)))
-            if timed_out:
+            if on_retry.timed_out:
                 # An attempt that timed out may have gone through before this refusal: ask.
                 self._pending_replace(rec, intent, step)
             return
         except RetryExhaustedError as exc:
             self.emit(_replace_event(rec.order_id, intent, Outcome.ERROR, exc.reason.value))
-            if timed_out or exc.reason is RetryReason.TIMEOUT:
+            if on_retry.timed_out or exc.reason is RetryReason.TIMEOUT:
                 # The venue may have taken the amend: pending until a query says how it ended.
                 self._pending_replace(rec, intent, step)
             return
