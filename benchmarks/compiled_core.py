@@ -111,7 +111,7 @@ def _make_compilable(path: Path) -> None:
             del out[start - 1 : end]
         names = ", ".join(name for _, _, name in spans)
         out.insert(first - 1, f"from .{sibling} import {names}")
-    # exception classes stay Python classes; aliases of __call__ become methods
+    # exception classes stay Python classes, public ones admit interpreted subclasses
     for c in sorted(classes, key=lambda c: -c.lineno):
         if c.name in moved:
             continue
@@ -122,6 +122,8 @@ def _make_compilable(path: Path) -> None:
             # users and their tests subclass public classes (a MockBroker of their own)
             out.insert(index, "@_mypyc_attr(allow_interpreted_subclasses=True)")
     text = "\n".join(out) + "\n"
+    # ``append = __call__`` becomes a method of the same signature (the one alias in the
+    # compiled modules; mypyc cannot alias a method of a native class)
     call = re.search(r"\n(\s+)def __call__\(self, ([^)]*)\) -> ([^:]+):", text)
     if call:
         indent, params, returns = call.groups()
