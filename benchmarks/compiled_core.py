@@ -23,6 +23,7 @@ This script prices it, and changes nothing in the package:
     python benchmarks/compiled_core.py            # N = 10,000, 3 rounds
     python benchmarks/compiled_core.py 10000 5    # chosen N and rounds
     python benchmarks/compiled_core.py --keep     # also print where the compiled copy is (not deleted)
+    python benchmarks/compiled_core.py --tests    # also run the test suite against the compiled copy
 
 The peers (``pip install -e '.[peers]'``) are needed for the peers figures; without them only
 the throughput figures are printed.
@@ -30,6 +31,7 @@ the throughput figures are printed.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import os
 import re
@@ -198,16 +200,42 @@ def throughput_figures(out: str) -> dict[str, float]:
     return figures
 
 
+def suite(compiled: Path) -> None:
+    """The project's test suite against the compiled copy: its summary and what failed."""
+    # pytest's own script, not ``python -m pytest``: ``-m`` puts the working directory (the
+    # repository, with the pure package) first on sys.path, ahead of PYTHONPATH
+    pytest = Path(sys.executable).with_name("pytest")
+    done = subprocess.run(
+        [str(pytest), "-q", "-p", "no:cacheprovider", "-n", "2", "tests", "examples"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(compiled)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = done.stdout.splitlines()
+    print("the test suite against the compiled copy:")
+    for line in lines:
+        if line.startswith("FAILED "):
+            print(f"  {line[:160]}")
+    print(f"  {lines[-1] if lines else done.stderr[-500:]}")
+
+
 def main(argv: list[str]) -> None:
-    keep = "--keep" in argv
-    argv = [a for a in argv if a != "--keep"]
-    n = int(argv[0]) if argv else 10_000
-    rounds = int(argv[1]) if len(argv) > 1 else 3
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=10_000, help="orders per run (default 10,000)")
+    parser.add_argument("rounds", nargs="?", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument("--keep", action="store_true", help="keep the compiled copy and say where it is")
+    parser.add_argument("--tests", action="store_true", help="also run the test suite against the compiled copy")
+    args = parser.parse_args(argv)
+    n, rounds = args.n, args.rounds
     has_peers = _importable("backtrader")
     tmp = Path(tempfile.mkdtemp(prefix="peak-dryrun-mypyc-"))
     try:
         print(f"compiling {len(COMPILED)} modules with mypyc into {tmp} ...", flush=True)
         compiled = build(tmp)
+        if args.tests:
+            suite(compiled)
         builds = {"pure": ROOT, "compiled": compiled}
         print(
             f"N = {n:,}; {rounds} rounds, pure and compiled alternating, each figure from one child process"
@@ -229,10 +257,10 @@ def main(argv: list[str]) -> None:
             pure = statistics.median(table["pure"][key])
             comp = statistics.median(table["compiled"].get(key, [float("nan")]))
             print(f"  {key:<24} pure {pure:9.2f}   compiled {comp:9.2f}   compiled/pure {comp / pure:.2f}")
-        if keep:
+        if args.keep:
             print(f"the compiled copy is kept in {tmp} (PYTHONPATH={tmp} to use it)")
     finally:
-        if not keep:
+        if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
