@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.util
 import os
 import re
 import shutil
@@ -164,16 +165,14 @@ def build(into: Path) -> Path:
     return into
 
 
-def child(script: str, args: list[str], package_root: Path) -> str:
+def _run(argv: list[str], package_root: Path) -> subprocess.CompletedProcess[str]:
+    """``argv`` from the repository root with ``package_root``'s package first on sys.path."""
     env = {**os.environ, "PYTHONPATH": str(package_root)}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def child(script: str, args: list[str], package_root: Path) -> str:
+    done = _run([sys.executable, str(ROOT / "benchmarks" / script), *args], package_root)
     if done.returncode != 0:
         raise SystemExit(f"{script} failed under {package_root}:\n{done.stdout}\n{done.stderr}")
     return done.stdout
@@ -205,14 +204,7 @@ def suite(compiled: Path) -> None:
     # pytest's own script, not ``python -m pytest``: ``-m`` puts the working directory (the
     # repository, with the pure package) first on sys.path, ahead of PYTHONPATH
     pytest = Path(sys.executable).with_name("pytest")
-    done = subprocess.run(
-        [str(pytest), "-q", "-p", "no:cacheprovider", "-n", "2", "tests", "examples"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(compiled)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _run([str(pytest), "-q", "-p", "no:cacheprovider", "-n", "2", "tests", "examples"], compiled)
     lines = done.stdout.splitlines()
     print("the test suite against the compiled copy:")
     for line in lines:
@@ -229,7 +221,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--tests", action="store_true", help="also run the test suite against the compiled copy")
     args = parser.parse_args(argv)
     n, rounds = args.n, args.rounds
-    has_peers = _importable("backtrader")
+    has_peers = importlib.util.find_spec("backtrader") is not None
     tmp = Path(tempfile.mkdtemp(prefix="peak-dryrun-mypyc-"))
     try:
         print(f"compiling {len(COMPILED)} modules with mypyc into {tmp} ...", flush=True)
@@ -262,14 +254,6 @@ def main(argv: list[str]) -> None:
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _importable(name: str) -> bool:
-    try:
-        __import__(name)
-    except ImportError:
-        return False
-    return True
 
 
 if __name__ == "__main__":
